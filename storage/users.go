@@ -1,0 +1,212 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// User is a person who logs in. ID is the stable opaque subject (`sub`);
+// Username is what they type.
+type User struct {
+	ID            string
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string
+	PasswordHash  string
+	// TOTPSecret is the confirmed base32 TOTP secret, in the clear here and
+	// sealed in the database; empty until an authenticator is confirmed.
+	TOTPSecret      string
+	TOTPConfirmedAt time.Time
+	// TOTPLastStep is the last RFC 6238 time step accepted for this user;
+	// only a later step is accepted again (the replay guard).
+	TOTPLastStep int64
+	Disabled     bool
+	CreatedAt    time.Time
+}
+
+// HasTOTP reports whether the user has a confirmed authenticator.
+func (u User) HasTOTP() bool { return u.TOTPSecret != "" }
+
+type userRow struct {
+	ID              string       `db:"id"`
+	Username        string       `db:"username"`
+	Email           string       `db:"email"`
+	EmailVerified   bool         `db:"email_verified"`
+	Name            string       `db:"name"`
+	Groups          string       `db:"user_groups"`
+	PasswordHash    string       `db:"password_hash"`
+	TOTPSecret      []byte       `db:"totp_secret"`
+	TOTPConfirmedAt sql.NullTime `db:"totp_confirmed_at"`
+	TOTPLastStep    int64        `db:"totp_last_step"`
+	Disabled        bool         `db:"disabled"`
+	CreatedAt       time.Time    `db:"created_at"`
+}
+
+const userColumns = `id, username, email, email_verified, name, user_groups, password_hash,
+	totp_secret, totp_confirmed_at, totp_last_step, disabled, created_at`
+
+func (s *Store) userFromRow(r userRow) (User, error) {
+	u := User{
+		ID: r.ID, Username: r.Username, Email: r.Email, EmailVerified: r.EmailVerified,
+		Name: r.Name, PasswordHash: r.PasswordHash, TOTPLastStep: r.TOTPLastStep,
+		Disabled: r.Disabled, CreatedAt: r.CreatedAt.UTC(),
+	}
+	if r.Groups != "" {
+		u.Groups = strings.Split(r.Groups, ",")
+	}
+	if r.TOTPConfirmedAt.Valid {
+		u.TOTPConfirmedAt = r.TOTPConfirmedAt.Time.UTC()
+	}
+	if len(r.TOTPSecret) > 0 {
+		secret, err := s.open(r.TOTPSecret, "totp:"+r.ID)
+		if err != nil {
+			return User{}, fmt.Errorf("user %q: %w", r.Username, err)
+		}
+		u.TOTPSecret = string(secret)
+	}
+	return u, nil
+}
+
+// CreateUser inserts u. A taken ID or username is ErrAlreadyExists.
+func (s *Store) CreateUser(ctx context.Context, u User) error {
+	for _, g := range u.Groups {
+		if strings.Contains(g, ",") {
+			return fmt.Errorf("create user: group %q contains a comma", g)
+		}
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = s.now()
+	}
+	_, err := s.exec(ctx, "create user",
+		`INSERT INTO users (id, username, email, email_verified, name, user_groups, password_hash, created_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.Email, u.EmailVerified, u.Name, strings.Join(u.Groups, ","), u.PasswordHash, utc(u.CreatedAt))
+	return err
+}
+
+// GetUser returns the user with the given ID (the subject).
+func (s *Store) GetUser(ctx context.Context, id string) (User, error) {
+	var r userRow
+	if err := s.get(ctx, "get user", &r, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+		return User{}, err
+	}
+	return s.userFromRow(r)
+}
+
+// GetUserByUsername returns the user with the given username.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (User, error) {
+	var r userRow
+	if err := s.get(ctx, "get user", &r, `SELECT `+userColumns+` FROM users WHERE username = ?`, username); err != nil {
+		return User{}, err
+	}
+	return s.userFromRow(r)
+}
+
+// ListUsers returns every user, ordered by username.
+func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	var rows []userRow
+	if err := s.sel(ctx, "list users", &rows, `SELECT `+userColumns+` FROM users ORDER BY username`); err != nil {
+		return nil, err
+	}
+	users := make([]User, 0, len(rows))
+	for _, r := range rows {
+		u, err := s.userFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// oneRow turns "no row changed" into ErrNotFound.
+func oneRow(op string, n int64, err error) error {
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	}
+	return nil
+}
+
+// SetUserDisabled disables or enables a user. Disabling also ends the
+// user's login sessions and revokes every code and token issued to them.
+func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	n, err := s.exec(ctx, "disable user", `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+	if err := oneRow("disable user", n, err); err != nil {
+		return err
+	}
+	if !disabled {
+		return nil
+	}
+	if err := s.DeleteUserLoginSessions(ctx, id); err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, "revoke user tokens", `DELETE FROM oauth2_sessions WHERE subject = ?`, id)
+	return err
+}
+
+// SetPasswordHash replaces a user's password hash and ends their login
+// sessions.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+	n, err := s.exec(ctx, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+	if err := oneRow("set password", n, err); err != nil {
+		return err
+	}
+	return s.DeleteUserLoginSessions(ctx, id)
+}
+
+// ResetTOTP forgets a user's authenticator, so the next login enrols a new
+// one, and ends their login sessions.
+func (s *Store) ResetTOTP(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, "reset totp",
+		`UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL WHERE id = ?`, id)
+	if err := oneRow("reset totp", n, err); err != nil {
+		return err
+	}
+	return s.DeleteUserLoginSessions(ctx, id)
+}
+
+// ConfirmTOTP makes secret the user's authenticator and consumes the time
+// step its first code used. It succeeds only while the user has no
+// confirmed authenticator; otherwise it returns ErrConflict.
+func (s *Store) ConfirmTOTP(ctx context.Context, id, secret string, step int64) error {
+	sealed, err := s.seal([]byte(secret), "totp:"+id)
+	if err != nil {
+		return fmt.Errorf("confirm totp: %w", err)
+	}
+	n, err := s.exec(ctx, "confirm totp",
+		`UPDATE users SET totp_secret = ?, totp_confirmed_at = ?, totp_last_step = ?
+		 WHERE id = ? AND totp_secret IS NULL`,
+		sealed, utc(s.now()), step, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("confirm totp: %w", ErrConflict)
+	}
+	return nil
+}
+
+// UseTOTPStep records that a code from time step was accepted. It is one
+// conditional statement: it succeeds only if step is later than every step
+// accepted before, so a code works once even under concurrent submissions.
+// Otherwise it returns ErrConflict.
+func (s *Store) UseTOTPStep(ctx context.Context, id string, step int64) error {
+	n, err := s.exec(ctx, "use totp step",
+		`UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ? AND totp_secret IS NOT NULL`,
+		step, id, step)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("use totp step: %w", ErrConflict)
+	}
+	return nil
+}
