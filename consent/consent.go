@@ -1,0 +1,156 @@
+package consent
+
+import (
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
+)
+
+// Sessions tells the consent step who completed both factors in this
+// browser. It is satisfied by the login package.
+type Sessions interface {
+	// Current returns the browser's login session if both factors were
+	// checked, or an error wrapping storage.ErrNotFound.
+	Current(r *http.Request) (storage.LoginSession, error)
+}
+
+// Handler serves /consent.
+type Handler struct {
+	store    *storage.Store
+	pages    *templates.Pages
+	log      *slog.Logger
+	sessions Sessions
+}
+
+// New returns the consent handler.
+func New(store *storage.Store, pages *templates.Pages, log *slog.Logger, sessions Sessions) *Handler {
+	return &Handler{store: store, pages: pages, log: log, sessions: sessions}
+}
+
+// Routes registers the consent page.
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /consent", h.show)
+	mux.HandleFunc("POST /consent", h.decide)
+}
+
+// scopeText says in plain words what each scope lets an application do.
+var scopeText = map[string]string{
+	"openid":         "Know who you are (your twostep account ID)",
+	"profile":        "See your name and username",
+	"email":          "See your email address",
+	"groups":         "See which groups you belong to",
+	"offline_access": "Stay connected to your account when you are not using the application",
+}
+
+// page is the data of consent.html.
+type page struct {
+	ClientName    string
+	ClientID      string
+	Scopes        []string
+	AuthRequestID string
+	CSRFToken     string
+}
+
+// load finds the signed-in user and the pending request they are asked
+// about; it writes the error page itself and returns ok=false on failure.
+func (h *Handler) load(w http.ResponseWriter, r *http.Request, id string) (storage.LoginSession, storage.AuthRequest, *storage.Client, bool) {
+	ctx := r.Context()
+	login, err := h.sessions.Current(r)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.pages.Error(w, r, http.StatusForbidden, "Sign in first: consent is asked only after both sign-in steps.")
+		return login, storage.AuthRequest{}, nil, false
+	}
+	if err != nil {
+		h.serverError(w, r, "load login session", err)
+		return login, storage.AuthRequest{}, nil, false
+	}
+	ar, err := h.store.GetAuthRequest(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		h.pages.Error(w, r, http.StatusBadRequest,
+			"This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+		return login, ar, nil, false
+	}
+	if err != nil {
+		h.serverError(w, r, "load auth request", err)
+		return login, ar, nil, false
+	}
+	client, err := h.store.Client(ctx, ar.ClientID)
+	if err != nil {
+		h.serverError(w, r, "load client", err)
+		return login, ar, nil, false
+	}
+	return login, ar, client, true
+}
+
+func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
+	login, ar, client, ok := h.load(w, r, r.URL.Query().Get("auth_request"))
+	if !ok {
+		return
+	}
+	var described []string
+	for _, s := range requestedScopes(ar.Form) {
+		if text, ok := scopeText[s]; ok {
+			described = append(described, text)
+		}
+	}
+	name := client.Name
+	if name == "" {
+		name = client.ID
+	}
+	h.pages.Render(w, http.StatusOK, "consent.html", page{
+		ClientName: name, ClientID: client.ID, Scopes: described,
+		AuthRequestID: ar.ID, CSRFToken: login.CSRFToken,
+	})
+}
+
+func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		h.pages.Error(w, r, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	login, ar, client, ok := h.load(w, r, r.PostForm.Get("auth_request"))
+	if !ok {
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf_token")), []byte(login.CSRFToken)) != 1 {
+		h.pages.Error(w, r, http.StatusForbidden, "This form has expired. Go back to the application and sign in again.")
+		return
+	}
+	decision := storage.ConsentDenied
+	if r.PostForm.Get("decision") == "allow" {
+		decision = storage.ConsentGranted
+	}
+	ctx := r.Context()
+	if decision == storage.ConsentGranted {
+		if err := h.store.SaveGrant(ctx, login.UserID, client.ID, requestedScopes(ar.Form)); err != nil {
+			h.serverError(w, r, "save grant", err)
+			return
+		}
+	}
+	if err := h.store.DecideAuthRequest(ctx, ar.ID, login.UserID, decision); err != nil && !errors.Is(err, storage.ErrConflict) {
+		h.serverError(w, r, "record consent", err)
+		return
+	}
+	h.log.InfoContext(ctx, "consent", "user_id", login.UserID, "client_id", client.ID, "decision", decision,
+		"request_id", w.Header().Get("X-Request-Id"))
+	http.Redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+}
+
+func requestedScopes(form url.Values) []string {
+	return strings.Fields(form.Get("scope"))
+}
+
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	h.log.ErrorContext(r.Context(), op, "err", err, "request_id", w.Header().Get("X-Request-Id"))
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.pages.Error(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
+		return
+	}
+	h.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+}

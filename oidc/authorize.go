@@ -1,0 +1,262 @@
+package oidc
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/twostep/twostep/storage"
+)
+
+// authRequestLifetime bounds how long a user may take over the login and
+// consent steps.
+const authRequestLifetime = 30 * time.Minute
+
+// Authorize serves /oauth2/auth (GET and POST). A fresh request is checked
+// by fosite; when the browser has not completed both factors (or must
+// repeat them: prompt=login, max_age) the request is kept server-side and
+// the browser goes to /login; when consent is due it goes to /consent. Both
+// return here with ?auth_request=ID, which replays the kept request with its
+// original RequestedAt. Only then is a code issued.
+func (p *Provider) Authorize() http.Handler {
+	return http.HandlerFunc(p.authorize)
+}
+
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var pending *storage.AuthRequest
+	if id := r.URL.Query().Get("auth_request"); id != "" && r.Method == http.MethodGet {
+		ar, err := p.store.GetAuthRequest(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			p.pages.Error(w, r, http.StatusBadRequest,
+				"This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+			return
+		}
+		if err != nil {
+			p.serverError(w, r, "load auth request", err)
+			return
+		}
+		pending = &ar
+		// Replay the original request: fosite validates it again, unchanged.
+		r = r.Clone(ctx)
+		r.URL.RawQuery = ar.Form.Encode()
+		r.Form, r.PostForm = nil, nil
+	}
+
+	areq, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.authorizeError(w, r, areq, err)
+		return
+	}
+	client, ok := areq.GetClient().(*storage.Client)
+	if !ok {
+		p.serverError(w, r, "authorize", errors.New("unexpected client type"))
+		return
+	}
+	form := areq.GetRequestForm()
+	// fosite checks PKCE only when it issues the code; refuse up front so
+	// the user is not sent through the login for nothing.
+	if challenge := form.Get("code_challenge"); challenge == "" && client.RequirePKCE {
+		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
+			"This client must use PKCE: send code_challenge with code_challenge_method=S256."))
+		return
+	} else if (challenge != "" || form.Has("code_challenge_method")) && form.Get("code_challenge_method") != "S256" {
+		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
+			"Only the S256 code_challenge_method is supported (RFC 7636 §4.2); plain is refused."))
+		return
+	}
+	requestedAt := areq.GetRequestedAt()
+	if pending != nil {
+		requestedAt = pending.RequestedAt
+		if ar, ok := areq.(*fosite.AuthorizeRequest); ok {
+			ar.RequestedAt = requestedAt
+		}
+	}
+	prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
+
+	// Step 1: both factors, recently enough.
+	login, user, err := p.currentUser(r)
+	if err != nil {
+		p.serverError(w, r, "load login session", err)
+		return
+	}
+	if user == nil || p.mustReauthenticate(login, form, prompt, requestedAt) {
+		if has(prompt, "none") {
+			p.authorizeError(w, r, areq, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			return
+		}
+		p.redirectToStep(w, r, pending, client.ID, form, requestedAt, "/login")
+		return
+	}
+
+	// Step 2: consent, unless remembered or the client skips it.
+	granted := grantableScopes(areq.GetRequestedScopes())
+	if !client.SkipConsent {
+		switch decided, err := p.consented(r, pending, user.ID, client.ID, granted, prompt); {
+		case err != nil:
+			p.serverError(w, r, "check consent", err)
+			return
+		case decided == storage.ConsentDenied:
+			p.authorizeError(w, r, areq, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+			return
+		case decided != storage.ConsentGranted:
+			if has(prompt, "none") {
+				p.authorizeError(w, r, areq, fosite.ErrConsentRequired.WithHint("The user has not consented to this client."))
+				return
+			}
+			p.redirectToStep(w, r, pending, client.ID, form, requestedAt, "/consent")
+			return
+		}
+	}
+
+	// The kept request is used once: a replayed ?auth_request= finds nothing.
+	if pending != nil {
+		if err := p.store.DeleteAuthRequest(ctx, pending.ID); errors.Is(err, storage.ErrNotFound) {
+			p.pages.Error(w, r, http.StatusBadRequest,
+				"This sign-in request was already completed. Go back to the application and sign in again.")
+			return
+		} else if err != nil {
+			p.serverError(w, r, "consume auth request", err)
+			return
+		}
+	}
+	for _, s := range granted {
+		areq.GrantScope(s)
+	}
+	session := newSession(*user, login, requestedAt, areq.GetGrantedScopes())
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, areq, session)
+	if err != nil {
+		p.authorizeError(w, r, areq, err)
+		return
+	}
+	p.oauth.WriteAuthorizeResponse(ctx, w, areq, resp)
+}
+
+// currentUser returns the browser's completed login and its user; a nil
+// user means nobody (usable) is signed in.
+func (p *Provider) currentUser(r *http.Request) (storage.LoginSession, *storage.User, error) {
+	login, err := p.sessions.Current(r)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.LoginSession{}, nil, nil
+	}
+	if err != nil {
+		return storage.LoginSession{}, nil, err
+	}
+	u, err := p.store.GetUser(r.Context(), login.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.LoginSession{}, nil, nil
+	}
+	if err != nil {
+		return storage.LoginSession{}, nil, err
+	}
+	if u.Disabled || !u.HasTOTP() {
+		return storage.LoginSession{}, nil, nil
+	}
+	return login, &u, nil
+}
+
+// mustReauthenticate reports whether prompt=login or max_age demands a
+// login newer than the one the browser has. A login completed after the
+// request arrived always satisfies both (OpenID Connect Core §3.1.2.1).
+func (p *Provider) mustReauthenticate(login storage.LoginSession, form url.Values, prompt []string, requestedAt time.Time) bool {
+	if !login.AuthTime.Before(requestedAt) {
+		return false
+	}
+	if has(prompt, "login") {
+		return true
+	}
+	if v := form.Get("max_age"); v != "" {
+		maxAge, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || maxAge < 0 {
+			return true
+		}
+		return p.now().Sub(login.AuthTime) > time.Duration(maxAge)*time.Second
+	}
+	return false
+}
+
+// consented returns ConsentGranted, ConsentDenied or "" (not yet asked).
+// A decision on the kept request counts only if this user made it;
+// otherwise a remembered grant covering the scopes counts, unless
+// prompt=consent asks again.
+func (p *Provider) consented(r *http.Request, pending *storage.AuthRequest, userID, clientID string, scopes []string, prompt []string) (string, error) {
+	if pending != nil && pending.Consent != "" && pending.ConsentUserID == userID {
+		return pending.Consent, nil
+	}
+	if has(prompt, "consent") {
+		return "", nil
+	}
+	g, err := p.store.GetGrant(r.Context(), userID, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if g.Covers(scopes) {
+		return storage.ConsentGranted, nil
+	}
+	return "", nil
+}
+
+// redirectToStep keeps the authorization request (once) and sends the
+// browser to the login or consent step.
+func (p *Provider) redirectToStep(w http.ResponseWriter, r *http.Request, pending *storage.AuthRequest, clientID string, form url.Values, requestedAt time.Time, step string) {
+	if pending == nil {
+		id, err := randomID()
+		if err != nil {
+			p.serverError(w, r, "new auth request", err)
+			return
+		}
+		ar := storage.AuthRequest{
+			ID: id, ClientID: clientID, Form: form, RequestedAt: requestedAt,
+			ExpiresAt: p.now().Add(authRequestLifetime),
+		}
+		if err := p.store.CreateAuthRequest(r.Context(), ar); err != nil {
+			p.serverError(w, r, "keep auth request", err)
+			return
+		}
+		pending = &ar
+	}
+	http.Redirect(w, r, step+"?auth_request="+url.QueryEscape(pending.ID), http.StatusSeeOther)
+}
+
+// authorizeError answers an authorization error. While the client and
+// redirect_uri are not known to be valid it shows a page and never
+// redirects (RFC 6749 §4.1.2.1); otherwise fosite redirects the error to
+// the client.
+func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, areq fosite.AuthorizeRequester, err error) {
+	err = fositeError(err)
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if areq == nil || !areq.IsRedirectURIValid() {
+		p.log.InfoContext(r.Context(), "authorize request refused", "err", rfc.ErrorField, "detail", rfc.GetDescription(),
+			"debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
+		status := rfc.CodeField
+		if status == 0 || status == http.StatusFound {
+			status = http.StatusBadRequest
+		}
+		p.pages.Error(w, r, status, "The application sent an invalid sign-in request: "+rfc.GetDescription())
+		return
+	}
+	if rfc.CodeField >= 500 {
+		p.log.ErrorContext(r.Context(), "authorize", "err", rfc.ErrorField, "debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
+	}
+	p.oauth.WriteAuthorizeError(r.Context(), w, areq, err)
+}
+
+// grantableScopes keeps the requested scopes twostep knows; fosite already
+// refused scopes the client may not ask for.
+func grantableScopes(requested fosite.Arguments) []string {
+	var out []string
+	for _, s := range requested {
+		if has(SupportedScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

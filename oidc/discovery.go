@@ -1,0 +1,72 @@
+package oidc
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// discoveryDocument builds the OpenID Provider Metadata (OpenID Connect
+// Discovery 1.0 §3, RFC 8414) once, at start-up.
+func discoveryDocument(issuer string) ([]byte, error) {
+	doc := map[string]any{
+		"issuer":                                        issuer,
+		"authorization_endpoint":                        issuer + "/oauth2/auth",
+		"token_endpoint":                                issuer + "/oauth2/token",
+		"userinfo_endpoint":                             issuer + "/userinfo",
+		"jwks_uri":                                      issuer + "/.well-known/jwks.json",
+		"revocation_endpoint":                           issuer + "/oauth2/revoke",
+		"introspection_endpoint":                        issuer + "/oauth2/introspect",
+		"end_session_endpoint":                          issuer + "/oauth2/logout",
+		"scopes_supported":                              SupportedScopes,
+		"response_types_supported":                      []string{"code"},
+		"response_modes_supported":                      []string{"query"},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{"RS256"},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic"},
+		"code_challenge_methods_supported":              []string{"S256"},
+		"claims_supported": []string{
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
+			"email", "email_verified", "name", "preferred_username", "groups",
+		},
+		"acr_values_supported":            []string{ACR},
+		"prompt_values_supported":         []string{"none", "login", "consent"},
+		"claims_parameter_supported":      false,
+		"request_parameter_supported":     false,
+		"request_uri_parameter_supported": false,
+		"frontchannel_logout_supported":   false,
+		"backchannel_logout_supported":    false,
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode discovery document: %w", err)
+	}
+	return b, nil
+}
+
+// Discovery serves /.well-known/openid-configuration from the precomputed
+// document.
+func (p *Provider) Discovery() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONDoc(w, p.discovery, "public, max-age=3600")
+	})
+}
+
+// JWKS serves /.well-known/jwks.json: every published public key.
+func (p *Provider) JWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONDoc(w, p.keys.JWKS(r.Context()), "public, max-age=60")
+	})
+}
+
+func writeJSONDoc(w http.ResponseWriter, body []byte, cacheControl string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", cacheControl)
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.Write(body)
+}

@@ -1,0 +1,188 @@
+package oidc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
+)
+
+// Scopes twostep understands. Any client may be registered with a subset.
+var SupportedScopes = []string{"openid", "offline_access", "profile", "email", "groups"}
+
+// ACR is the authentication context class reference twostep asserts: the
+// PAPE multi-factor policy, since every login checks two factors.
+const ACR = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+
+// Sessions is what the authorization and logout endpoints need from the
+// login package: who completed both factors in this browser, and how to end
+// that.
+type Sessions interface {
+	// Current returns the browser's login session if both factors were
+	// checked, or an error wrapping storage.ErrNotFound.
+	Current(r *http.Request) (storage.LoginSession, error)
+	// Logout ends the browser's login session.
+	Logout(w http.ResponseWriter, r *http.Request) error
+}
+
+// Events receives what the provider does, for metrics. Nil is allowed.
+type Events interface {
+	TokenIssued(grantType string)
+}
+
+// Config configures a Provider.
+type Config struct {
+	// Issuer is the issuer URL, without a trailing slash.
+	Issuer   string
+	Store    *storage.Store
+	Pages    *templates.Pages
+	Logger   *slog.Logger
+	Sessions Sessions
+	// HMACSecret (32 bytes) signs codes and tokens; every instance must use
+	// the same one.
+	HMACSecret []byte
+	// KeyRetention is how long a rotated-out signing key stays in the JWKS;
+	// 24 hours when zero.
+	KeyRetention time.Duration
+	// Events may be nil.
+	Events Events
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+}
+
+// Provider is the OpenID provider.
+type Provider struct {
+	issuer    string
+	store     *storage.Store
+	pages     *templates.Pages
+	log       *slog.Logger
+	sessions  Sessions
+	events    Events
+	now       func() time.Time
+	oauth     fosite.OAuth2Provider
+	keys      *KeySet
+	discovery []byte
+}
+
+// New composes fosite with twostep's storage and keys. It loads the signing
+// keys, creating the first one if the database has none.
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	if len(cfg.HMACSecret) < 32 {
+		return nil, errors.New("oidc: HMAC secret must be at least 32 bytes")
+	}
+	issuer := strings.TrimRight(cfg.Issuer, "/")
+	if issuer == "" {
+		return nil, errors.New("oidc: issuer is required")
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	retention := cfg.KeyRetention
+	if retention == 0 {
+		retention = 24 * time.Hour
+	}
+	keys, err := NewKeySet(ctx, cfg.Store, retention, now)
+	if err != nil {
+		return nil, err
+	}
+	fc := &fosite.Config{
+		AccessTokenLifespan:            time.Hour,
+		RefreshTokenLifespan:           30 * 24 * time.Hour,
+		AuthorizeCodeLifespan:          5 * time.Minute,
+		IDTokenLifespan:                time.Hour,
+		IDTokenIssuer:                  issuer,
+		AccessTokenIssuer:              issuer,
+		TokenURL:                       issuer + "/oauth2/token",
+		GlobalSecret:                   cfg.HMACSecret,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		RefreshTokenScopes:             []string{"offline_access"},
+		ClientSecretsHasher:            storage.SecretHasher{},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		SendDebugMessagesToClients:     false,
+	}
+	strategy := compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys, Config: fc},
+		Signer:                     keys,
+	}
+	oauth := compose.Compose(fc, cfg.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+	)
+	p := &Provider{
+		issuer: issuer, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, sessions: cfg.Sessions,
+		events: cfg.Events, now: now, oauth: oauth, keys: keys,
+	}
+	if p.discovery, err = discoveryDocument(issuer); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Keys returns the provider's signing key set.
+func (p *Provider) Keys() *KeySet { return p.keys }
+
+// serverError logs err with the request id and shows a generic page: 503
+// when the database is unreachable, 500 otherwise.
+func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	p.log.ErrorContext(r.Context(), op, "err", err, "request_id", w.Header().Get("X-Request-Id"))
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.pages.Error(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
+		return
+	}
+	p.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+}
+
+// fositeError makes a storage outage visible to fosite's error writers as a
+// temporarily_unavailable error (HTTP 503) rather than a server_error.
+func fositeError(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err).WithDebug(err.Error())
+	}
+	return err
+}
+
+func has(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func mustString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+
+// randomID returns 256 random bits, base64url-encoded.
+func randomID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

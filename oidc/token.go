@@ -1,0 +1,62 @@
+package oidc
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// Token serves /oauth2/token: authorization_code (with PKCE), refresh_token
+// (rotating) and client_credentials. There is no password grant: it would
+// skip the second factor.
+func (p *Provider) Token() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		session := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+		areq, err := p.oauth.NewAccessRequest(ctx, r, session)
+		if err != nil {
+			p.tokenError(w, r, areq, err)
+			return
+		}
+		if areq.GetGrantTypes().ExactOne("client_credentials") {
+			// A machine acting for itself: it gets the scopes it may ask
+			// for, but nothing that speaks for a user.
+			for _, s := range areq.GetRequestedScopes() {
+				if s != "openid" && s != "offline_access" {
+					areq.GrantScope(s)
+				}
+			}
+			session.Subject = areq.GetClient().GetID()
+			session.Claims.Subject = areq.GetClient().GetID()
+		}
+		resp, err := p.oauth.NewAccessResponse(ctx, areq)
+		if err != nil {
+			p.tokenError(w, r, areq, err)
+			return
+		}
+		if p.events != nil {
+			p.events.TokenIssued(areq.GetGrantTypes()[0])
+		}
+		p.oauth.WriteAccessResponse(ctx, w, areq, resp)
+	})
+}
+
+// tokenError writes a token endpoint error. A code or refresh token that
+// lost a race to a concurrent request surfaces from storage as "already
+// used"; the client sees invalid_grant (RFC 6749 §5.2), as for any used
+// grant.
+func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, areq fosite.AccessRequester, err error) {
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrInactiveToken) {
+		if !errors.Is(err, fosite.ErrInvalidGrant) {
+			err = fosite.ErrInvalidGrant.WithHint("The grant was already used.").WithWrap(err)
+		}
+	}
+	err = fositeError(err)
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
+		p.log.ErrorContext(r.Context(), "token", "err", rfc.ErrorField, "debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
+	}
+	p.oauth.WriteAccessError(r.Context(), w, areq, err)
+}
