@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -45,21 +47,45 @@ func (s *Store) GetGrant(ctx context.Context, userID, clientID string) (Grant, e
 }
 
 // SaveGrant records that the user allowed scopes for the client, adding
-// them to what was granted before, in one upsert.
+// them to what was granted before. Concurrent saves must not lose each
+// other's scopes, and the union cannot be computed in portable SQL, so it
+// is a compare-and-swap: the first grant is one INSERT that does nothing if
+// a row appeared meanwhile; a later one is one UPDATE that applies only if
+// the scopes are still those read; a lost race reads again.
 func (s *Store) SaveGrant(ctx context.Context, userID, clientID string, scopes []string) error {
-	return s.inTx(ctx, func(ctx context.Context) error {
-		merged := scopes
-		if g, err := s.GetGrant(ctx, userID, clientID); err == nil {
-			merged = union(g.Scopes, scopes)
-		}
+	for range saveGrantAttempts {
 		now := utc(s.now())
-		_, err := s.exec(ctx, "save grant",
-			`INSERT INTO grants (user_id, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-			 ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-			userID, clientID, strings.Join(merged, " "), now, now)
-		return err
-	})
+		var old string
+		err := s.get(ctx, "save grant", &old,
+			`SELECT scopes FROM grants WHERE user_id = ? AND client_id = ?`, userID, clientID)
+		var n int64
+		switch {
+		case errors.Is(err, ErrNotFound):
+			n, err = s.exec(ctx, "save grant",
+				`INSERT INTO grants (user_id, client_id, scopes, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+				 ON CONFLICT (user_id, client_id) DO NOTHING`,
+				userID, clientID, strings.Join(union(nil, scopes), " "), now, now)
+		case err != nil:
+			return err
+		default:
+			n, err = s.exec(ctx, "save grant",
+				`UPDATE grants SET scopes = ?, updated_at = ? WHERE user_id = ? AND client_id = ? AND scopes = ?`,
+				strings.Join(union(strings.Fields(old), scopes), " "), now, userID, clientID, old)
+		}
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	return fmt.Errorf("save grant: %w: too many concurrent updates", ErrConflict)
 }
+
+// saveGrantAttempts bounds SaveGrant's retries; each lost race means
+// another save committed, so running out takes a storm of consents to one
+// grant.
+const saveGrantAttempts = 100
 
 // DeleteGrant forgets a user's consent for a client.
 func (s *Store) DeleteGrant(ctx context.Context, userID, clientID string) error {

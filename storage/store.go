@@ -111,13 +111,23 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 }
 
 // parseDSN maps twostep's DSN forms to a driver name and its data source.
+// Its errors never contain a password.
 func parseDSN(dsn string) (driver, source, dialect string, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		path = strings.TrimPrefix(path, "//")
-		if path == "" {
+		switch {
+		case path == "":
 			return "", "", "", errors.New("database: sqlite DSN needs a path, e.g. sqlite:twostep.db")
+		case path == ":memory:" || strings.HasPrefix(path, "file:"):
+			// Every pooled connection would open its own, empty, in-memory
+			// database; and a file: URI would carry its own options.
+			return "", "", "", fmt.Errorf("database: sqlite DSN %q: want sqlite:PATH to a file, e.g. sqlite:twostep.db", dsn)
+		case strings.ContainsAny(path, "?#"):
+			// The path becomes a URI: "?" would start options (twostep
+			// sets its own) and "#" would cut the path.
+			return "", "", "", fmt.Errorf("database: sqlite DSN %q: the path must not contain '?' or '#'", dsn)
 		}
 		// WAL lets readers run beside the one writer; busy_timeout makes
 		// concurrent writers queue instead of failing; _txlock=immediate
@@ -130,18 +140,37 @@ func parseDSN(dsn string) (driver, source, dialect string, err error) {
 		q.Add("_pragma", "foreign_keys(1)")
 		q.Set("_time_format", "sqlite")
 		q.Set("_txlock", "immediate")
-		return "sqlite", "file:" + path + "?" + q.Encode(), "sqlite", nil
+		// SQLite decodes %XX escapes in a file: URI, so a literal % must
+		// be escaped.
+		return "sqlite", "file:" + strings.ReplaceAll(path, "%", "%25") + "?" + q.Encode(), "sqlite", nil
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		// lib/pq parses the URL only when it first connects, and quotes
+		// the whole URL, password included, in its parse errors.
+		if _, err := url.Parse(dsn); err != nil {
+			var urlErr *url.Error
+			if errors.As(err, &urlErr) {
+				err = urlErr.Err
+			}
+			return "", "", "", fmt.Errorf("database: bad postgres DSN %q: %v", redactDSN(dsn), err)
+		}
 		return "postgres", dsn, "postgres", nil
 	default:
 		return "", "", "", fmt.Errorf("database: unsupported DSN %q: want sqlite:PATH or postgres://...", redactDSN(dsn))
 	}
 }
 
-// redactDSN hides a password in a DSN so it can be printed.
+// redactDSN hides a password in a DSN so it can be printed. What is not a
+// hierarchical URL (scheme://user:password@host) is cut at the first
+// character after which a password could follow.
 func redactDSN(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
+	if err != nil || u.Opaque != "" || u.Scheme == "" {
+		if i := strings.IndexAny(dsn, ":@= "); i >= 0 {
+			return dsn[:i+1] + "..."
+		}
+		return dsn
+	}
+	if u.User == nil {
 		return dsn
 	}
 	if _, ok := u.User.Password(); ok {

@@ -136,41 +136,48 @@ func oneRow(op string, n int64, err error) error {
 }
 
 // SetUserDisabled disables or enables a user. Disabling also ends the
-// user's login sessions and revokes every code and token issued to them.
+// user's login sessions and revokes every code and token issued to them, in
+// the same transaction: a user is never disabled with tokens still live.
 func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	n, err := s.exec(ctx, "disable user", `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
-	if err := oneRow("disable user", n, err); err != nil {
+	return s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, "disable user", `UPDATE users SET disabled = ? WHERE id = ?`, disabled, id)
+		if err := oneRow("disable user", n, err); err != nil {
+			return err
+		}
+		if !disabled {
+			return nil
+		}
+		if err := s.DeleteUserLoginSessions(ctx, id); err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, "revoke user tokens", `DELETE FROM oauth2_sessions WHERE subject = ?`, id)
 		return err
-	}
-	if !disabled {
-		return nil
-	}
-	if err := s.DeleteUserLoginSessions(ctx, id); err != nil {
-		return err
-	}
-	_, err = s.exec(ctx, "revoke user tokens", `DELETE FROM oauth2_sessions WHERE subject = ?`, id)
-	return err
+	})
 }
 
 // SetPasswordHash replaces a user's password hash and ends their login
-// sessions.
+// sessions, in one transaction.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
-	n, err := s.exec(ctx, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
-	if err := oneRow("set password", n, err); err != nil {
-		return err
-	}
-	return s.DeleteUserLoginSessions(ctx, id)
+	return s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
+		if err := oneRow("set password", n, err); err != nil {
+			return err
+		}
+		return s.DeleteUserLoginSessions(ctx, id)
+	})
 }
 
 // ResetTOTP forgets a user's authenticator, so the next login enrols a new
-// one, and ends their login sessions.
+// one, and ends their login sessions, in one transaction.
 func (s *Store) ResetTOTP(ctx context.Context, id string) error {
-	n, err := s.exec(ctx, "reset totp",
-		`UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL WHERE id = ?`, id)
-	if err := oneRow("reset totp", n, err); err != nil {
-		return err
-	}
-	return s.DeleteUserLoginSessions(ctx, id)
+	return s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, "reset totp",
+			`UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL WHERE id = ?`, id)
+		if err := oneRow("reset totp", n, err); err != nil {
+			return err
+		}
+		return s.DeleteUserLoginSessions(ctx, id)
+	})
 }
 
 // ConfirmTOTP makes secret the user's authenticator and consumes the time

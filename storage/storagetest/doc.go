@@ -1,0 +1,16 @@
+// Package storagetest is the one conformance suite every storage backend
+// runs, and the helpers other packages' tests use to get a real, empty,
+// migrated store: a temp-file SQLite database, or a fresh PostgreSQL schema
+// when TWOSTEP_TEST_POSTGRES names a server.
+//
+// A backend's test runs the suite with a factory that returns a fresh store:
+//
+//	func TestSQLite(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T, now func() time.Time) *storage.Store {
+//			return storagetest.New(t, storagetest.SQLiteDSN(t), now)
+//		})
+//	}
+//
+// Other packages' tests use New with SQLiteDSN, or with PostgresDSN to run
+// against PostgreSQL as well.
+package storagetest
