@@ -1,0 +1,382 @@
+package login
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
+)
+
+// CookieName is the name of the login-session cookie.
+const CookieName = "twostep_session"
+
+const (
+	// stepLifetime bounds how long a browser may take over one factor.
+	stepLifetime           = 10 * time.Minute
+	defaultSessionLifetime = 12 * time.Hour
+	defaultIssuer          = "twostep"
+
+	// Throttling: fixed windows counted in the database, so the limits
+	// hold across instances.
+	throttleWindow          = 15 * time.Minute
+	maxPasswordsPerUsername = 10
+	maxPasswordsPerSession  = 20
+	maxCodesPerUser         = 5
+
+	// maxFormBytes bounds a posted form; the login forms are tiny.
+	maxFormBytes = 16 << 10
+	// tokenBytes is the size of cookie values and CSRF tokens: 256 bits.
+	tokenBytes = 32
+)
+
+// Messages shown to users. Wrong usernames, wrong passwords and disabled
+// accounts share one message so the page does not tell them apart.
+const (
+	msgBadCredentials  = "Incorrect username or password."
+	msgBadCode         = "Incorrect or already used code."
+	msgCodeFormat      = "Enter the 6-digit code from your authenticator app."
+	msgTooMany         = "Too many attempts. Wait 15 minutes, then try again."
+	msgNoSession       = "Your sign-in has expired, or this browser does not keep cookies. Go back to the application and sign in again."
+	msgWrongStep       = "This step of the sign-in is not available now. Go back to the application and sign in again."
+	msgBadCSRF         = "This form has expired or did not come from this site. Reload the page and try again."
+	msgBadForm         = "The form could not be read. Reload the page and try again."
+	msgBadAuthRequest  = "This sign-in link has expired or is not valid. Go back to the application and sign in again."
+	msgAccountDisabled = "This account cannot sign in. Contact your administrator."
+	msgUnavailable     = "The service is temporarily unavailable. Please try again in a moment."
+	msgInternal        = "Something went wrong on our side. Please try again."
+)
+
+// Config configures a Handler.
+type Config struct {
+	// Store keeps users, login sessions, authorization requests and
+	// throttling counters. Required.
+	Store *storage.Store
+	// Pages renders login.html, totp.html, signedin.html and error pages.
+	// Required.
+	Pages *templates.Pages
+	// Logger receives failures and security events; discarded when nil.
+	Logger *slog.Logger
+	// Hasher verifies passwords; NewHasher(DefaultParams()) when nil.
+	Hasher *Hasher
+	// TOTPIssuer names this service in authenticator apps; "twostep" when
+	// empty.
+	TOTPIssuer string
+	// SecureCookie marks the cookie Secure; set it when the issuer is https.
+	SecureCookie bool
+	// SessionLifetime is how long a completed login lasts; 12 h when zero.
+	SessionLifetime time.Duration
+	// Now returns the current time; time.Now when nil. It must agree with
+	// the Store's clock.
+	Now func() time.Time
+	// Events receives the outcome of every password and code attempt, for
+	// metrics; nil is allowed.
+	Events Events
+	// Rand is the source of cookie values, CSRF tokens and TOTP secrets;
+	// crypto/rand.Reader when nil. It must be safe for concurrent use.
+	Rand io.Reader
+}
+
+// Events is told the outcome of each login attempt: step is "password" or
+// "totp", outcome "success", "failure" or "throttled".
+type Events interface {
+	LoginAttempt(step, outcome string)
+}
+
+// Handler serves the login pages and answers who is logged in.
+type Handler struct {
+	events   Events
+	store    *storage.Store
+	pages    *templates.Pages
+	log      *slog.Logger
+	hasher   *Hasher
+	issuer   string
+	secure   bool
+	lifetime time.Duration
+	now      func() time.Time
+	rand     io.Reader
+	// dummyHash is verified for unknown and disabled users, so that they
+	// cost the same work as a wrong password.
+	dummyHash string
+}
+
+// New returns a Handler for cfg.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("login: Config.Store is required")
+	}
+	if cfg.Pages == nil {
+		return nil, errors.New("login: Config.Pages is required")
+	}
+	h := &Handler{
+		store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, hasher: cfg.Hasher,
+		issuer: cfg.TOTPIssuer, secure: cfg.SecureCookie, lifetime: cfg.SessionLifetime,
+		now: cfg.Now, rand: cfg.Rand, events: cfg.Events,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.hasher == nil {
+		h.hasher = NewHasher(DefaultParams())
+	}
+	if h.issuer == "" {
+		h.issuer = defaultIssuer
+	}
+	if h.lifetime <= 0 {
+		h.lifetime = defaultSessionLifetime
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.rand == nil {
+		h.rand = rand.Reader
+	}
+	dummy, err := h.newToken()
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	if h.dummyHash, err = h.hasher.Hash(dummy); err != nil {
+		return nil, fmt.Errorf("login: make dummy hash: %w", err)
+	}
+	return h, nil
+}
+
+// Routes registers the login pages on mux.
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /login", h.showPassword)
+	mux.HandleFunc("POST /login", h.submitPassword)
+	mux.HandleFunc("GET /login/totp", h.showTOTP)
+	mux.HandleFunc("POST /login/totp", h.submitTOTP)
+}
+
+// Current returns the browser's login session if both factors have been
+// checked and it has not expired. Otherwise the error wraps
+// storage.ErrNotFound; any other error is a database failure.
+func (h *Handler) Current(r *http.Request) (storage.LoginSession, error) {
+	ls, err := h.session(r)
+	if err != nil {
+		return storage.LoginSession{}, err
+	}
+	if ls.State != storage.StateDone {
+		return storage.LoginSession{}, fmt.Errorf("login session in state %q: %w", ls.State, storage.ErrNotFound)
+	}
+	return ls, nil
+}
+
+// Logout ends the browser's login session: it deletes the session row and
+// clears the cookie. A browser without a session is not an error.
+func (h *Handler) Logout(w http.ResponseWriter, r *http.Request) error {
+	h.clearCookie(w)
+	c, err := r.Cookie(CookieName)
+	if err != nil || !validToken(c.Value) {
+		return nil
+	}
+	if err := h.store.DeleteLoginSession(r.Context(), sessionID(c.Value)); err != nil {
+		return fmt.Errorf("log out: %w", err)
+	}
+	return nil
+}
+
+// session returns the unexpired login session the request's cookie names;
+// no cookie, a malformed one or no such session wraps storage.ErrNotFound.
+func (h *Handler) session(r *http.Request) (storage.LoginSession, error) {
+	c, err := r.Cookie(CookieName)
+	if err != nil || !validToken(c.Value) {
+		return storage.LoginSession{}, fmt.Errorf("login session cookie: %w", storage.ErrNotFound)
+	}
+	ls, err := h.store.GetLoginSession(r.Context(), sessionID(c.Value))
+	if err != nil {
+		return storage.LoginSession{}, err
+	}
+	if !ls.ExpiresAt.After(h.now()) {
+		return storage.LoginSession{}, fmt.Errorf("login session expired: %w", storage.ErrNotFound)
+	}
+	return ls, nil
+}
+
+// formSession returns the login session of a form post after checking that
+// it is in state want and that the form carries its CSRF token. Otherwise
+// it writes an error page, changes nothing and returns false. The form
+// must be parsed.
+func (h *Handler) formSession(w http.ResponseWriter, r *http.Request, want string) (storage.LoginSession, bool) {
+	ls, err := h.session(r)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		h.pages.Error(w, r, http.StatusBadRequest, msgNoSession)
+		return storage.LoginSession{}, false
+	case err != nil:
+		h.serverError(w, r, "load login session", err, "")
+		return storage.LoginSession{}, false
+	}
+	if ls.State != want {
+		h.pages.Error(w, r, http.StatusForbidden, msgWrongStep)
+		return storage.LoginSession{}, false
+	}
+	token := r.PostForm.Get("csrf_token")
+	if ls.CSRFToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(ls.CSRFToken)) != 1 {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: csrf token mismatch",
+			slog.String("request_id", requestID(w)), slog.String("step", want))
+		h.pages.Error(w, r, http.StatusForbidden, msgBadCSRF)
+		return storage.LoginSession{}, false
+	}
+	return ls, true
+}
+
+// parseForm reads a small posted form; on failure it writes a 400 page.
+func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.pages.Error(w, r, http.StatusBadRequest, msgBadForm)
+		return false
+	}
+	return true
+}
+
+// newToken returns 256 random bits, base64url-encoded without padding.
+func (h *Handler) newToken() (string, error) {
+	b := make([]byte, tokenBytes)
+	if _, err := io.ReadFull(h.rand, b); err != nil {
+		return "", fmt.Errorf("read random token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// validToken reports whether v looks like a value newToken made, so that
+// arbitrary cookie junk never reaches the database.
+func validToken(v string) bool {
+	if len(v) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(v)
+	return err == nil
+}
+
+// sessionID is the row ID of the session a cookie value names: its hex
+// SHA-256, so the database never holds a usable cookie.
+func sessionID(cookieValue string) string {
+	sum := sha256.Sum256([]byte(cookieValue))
+	return hex.EncodeToString(sum[:])
+}
+
+// setCookie hands the browser a new session cookie that expires with the
+// session.
+func (h *Handler) setCookie(w http.ResponseWriter, value string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    value,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   max(1, int(expires.Sub(h.now()).Seconds())),
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (h *Handler) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     CookieName,
+		Value:    "",
+		Path:     "/",
+		MaxAge:   -1,
+		HttpOnly: true,
+		Secure:   h.secure,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// redirect answers 303 See Other with the pages' security headers.
+func redirect(w http.ResponseWriter, r *http.Request, target string) {
+	templates.SetHeaders(w.Header())
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// loginURL is the password page, still serving authRequestID.
+func loginURL(authRequestID string) string {
+	if authRequestID == "" {
+		return "/login"
+	}
+	return "/login?auth_request=" + url.QueryEscape(authRequestID)
+}
+
+// limit is one throttling counter and its maximum per window.
+type limit struct {
+	key string
+	max int
+}
+
+// throttled counts one attempt against every limit and reports whether
+// any of them is now over its maximum.
+func (h *Handler) throttled(ctx context.Context, limits ...limit) (bool, error) {
+	over := false
+	for _, l := range limits {
+		n, err := h.store.Hit(ctx, l.key, throttleWindow)
+		if err != nil {
+			return false, err
+		}
+		if n > l.max {
+			over = true
+		}
+	}
+	return over, nil
+}
+
+// usernameKey throttles password attempts per username. It hashes the
+// lower-cased name, so unknown and known names are counted alike and the
+// throttles table holds no usernames.
+func usernameKey(username string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(username)))
+	return "login:username:" + hex.EncodeToString(sum[:])
+}
+
+func sessionKey(id string) string { return "login:session:" + id }
+
+func codeKey(userID string) string { return "login:totp:" + userID }
+
+// resetThrottle forgets a counter after a success. A failure only leaves
+// the counter to expire with its window, so it is logged, not shown.
+func (h *Handler) resetThrottle(w http.ResponseWriter, r *http.Request, key, userID string) {
+	if err := h.store.ResetThrottle(r.Context(), key); err != nil {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: reset throttle",
+			slog.String("request_id", requestID(w)), slog.String("user_id", userID), slog.String("error", err.Error()))
+	}
+}
+
+// serverError logs a failure with its detail and shows a generic page:
+// 503 when the database is unreachable, 500 otherwise.
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string, err error, userID string) {
+	attrs := []slog.Attr{slog.String("request_id", requestID(w)), slog.String("error", err.Error())}
+	if userID != "" {
+		attrs = append(attrs, slog.String("user_id", userID))
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: "+op, attrs...)
+		w.Header().Set("Retry-After", "5")
+		h.pages.Error(w, r, http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelError, "login: "+op, attrs...)
+	h.pages.Error(w, r, http.StatusInternalServerError, msgInternal)
+}
+
+// requestID is the ID a request-logging middleware put on the response.
+func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
+
+// event reports an attempt's outcome to the configured Events, if any.
+func (h *Handler) event(step, outcome string) {
+	if h.events != nil {
+		h.events.LoginAttempt(step, outcome)
+	}
+}

@@ -1,0 +1,212 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/twostep/twostep/storage"
+)
+
+// passwordPage is the data of login.html.
+type passwordPage struct {
+	CSRFToken string
+	Username  string
+	// Error concerns the whole form (throttling); the others sit next to
+	// their field.
+	Error         string
+	UsernameError string
+	PasswordError string
+}
+
+// showPassword serves GET /login: it starts (or resumes) a login session
+// for the pending authorization request named by ?auth_request and shows
+// the username and password form.
+func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	arID := r.URL.Query().Get("auth_request")
+	var hint string
+	if arID != "" {
+		ar, err := h.store.GetAuthRequest(ctx, arID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			h.pages.Error(w, r, http.StatusBadRequest, msgBadAuthRequest)
+			return
+		case err != nil:
+			h.serverError(w, r, "get auth request", err, "")
+			return
+		}
+		// OpenID Connect Core 1.0 §3.1.2.1: login_hint may prefill the
+		// identifier.
+		hint = ar.Form.Get("login_hint")
+	}
+
+	ls, err := h.session(r)
+	switch {
+	case err == nil && ls.State == storage.StatePassword:
+		if ls.AuthRequestID != arID {
+			if err := h.store.SetLoginSessionAuthRequest(ctx, ls.ID, arID); err != nil {
+				h.serverError(w, r, "set login session request", err, "")
+				return
+			}
+			ls.AuthRequestID = arID
+		}
+	case err == nil || errors.Is(err, storage.ErrNotFound):
+		if err == nil {
+			// The new cookie replaces this one, so its row is unreachable.
+			if err := h.store.DeleteLoginSession(ctx, ls.ID); err != nil {
+				h.serverError(w, r, "delete login session", err, ls.UserID)
+				return
+			}
+		}
+		if ls, err = h.startSession(ctx, w, arID); err != nil {
+			h.serverError(w, r, "create login session", err, "")
+			return
+		}
+	default:
+		h.serverError(w, r, "load login session", err, "")
+		return
+	}
+	h.pages.Render(w, http.StatusOK, "login.html", passwordPage{CSRFToken: ls.CSRFToken, Username: hint})
+}
+
+// startSession creates a login session in the password state and sets its
+// cookie.
+func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, arID string) (storage.LoginSession, error) {
+	value, err := h.newToken()
+	if err != nil {
+		return storage.LoginSession{}, err
+	}
+	csrf, err := h.newToken()
+	if err != nil {
+		return storage.LoginSession{}, err
+	}
+	now := h.now()
+	ls := storage.LoginSession{
+		ID:            sessionID(value),
+		State:         storage.StatePassword,
+		AuthRequestID: arID,
+		CSRFToken:     csrf,
+		CreatedAt:     now,
+		ExpiresAt:     now.Add(stepLifetime),
+	}
+	if err := h.store.CreateLoginSession(ctx, ls); err != nil {
+		return storage.LoginSession{}, err
+	}
+	h.setCookie(w, value, ls.ExpiresAt)
+	return ls, nil
+}
+
+// submitPassword serves POST /login: the first factor.
+func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	ls, ok := h.formSession(w, r, storage.StatePassword)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	page := passwordPage{CSRFToken: ls.CSRFToken, Username: username}
+	if username == "" {
+		page.UsernameError = "Enter your username."
+	}
+	if password == "" {
+		page.PasswordError = "Enter your password."
+	}
+	if page.UsernameError != "" || page.PasswordError != "" {
+		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
+		return
+	}
+
+	over, err := h.throttled(ctx,
+		limit{usernameKey(username), maxPasswordsPerUsername},
+		limit{sessionKey(ls.ID), maxPasswordsPerSession})
+	if err != nil {
+		h.serverError(w, r, "throttle password", err, "")
+		return
+	}
+	if over {
+		h.event("password", "throttled")
+		h.log.LogAttrs(ctx, slog.LevelWarn, "login: password attempts throttled", slog.String("request_id", requestID(w)))
+		w.Header().Set("Retry-After", strconv.Itoa(int(throttleWindow.Seconds())))
+		page.Error = msgTooMany
+		h.pages.Render(w, http.StatusTooManyRequests, "login.html", page)
+		return
+	}
+
+	u, ok, err := h.checkPassword(ctx, username, password)
+	if err != nil {
+		h.serverError(w, r, "check password", err, u.ID)
+		return
+	}
+	if !ok {
+		h.event("password", "failure")
+		h.log.LogAttrs(ctx, slog.LevelInfo, "login: password rejected", slog.String("request_id", requestID(w)))
+		page.PasswordError = msgBadCredentials
+		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
+		return
+	}
+
+	value, err := h.newToken()
+	if err != nil {
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	csrf, err := h.newToken()
+	if err != nil {
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	now := h.now()
+	next := storage.LoginSession{
+		ID:            sessionID(value),
+		State:         storage.StateTOTP,
+		UserID:        u.ID,
+		AuthRequestID: ls.AuthRequestID,
+		CSRFToken:     csrf,
+		PasswordAt:    now,
+		ExpiresAt:     now.Add(stepLifetime),
+	}
+	err = h.store.AdvanceLoginSession(ctx, ls.ID, storage.StatePassword, next)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		// Another request (a double submit) advanced or ended it first.
+		redirect(w, r, loginURL(ls.AuthRequestID))
+		return
+	case err != nil:
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	h.resetThrottle(w, r, usernameKey(username), u.ID)
+	h.event("password", "success")
+	h.log.LogAttrs(ctx, slog.LevelInfo, "login: password accepted",
+		slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+	h.setCookie(w, value, next.ExpiresAt)
+	redirect(w, r, "/login/totp")
+}
+
+// checkPassword reports whether password is right for an enabled user
+// called username. Unknown and disabled users cost the same argon2id work
+// as a wrong password, so timing does not tell them apart either.
+func (h *Handler) checkPassword(ctx context.Context, username, password string) (storage.User, bool, error) {
+	u, err := h.store.GetUserByUsername(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, false, err
+	}
+	if err != nil || u.Disabled {
+		_, _ = h.hasher.Verify(h.dummyHash, password)
+		return storage.User{}, false, nil
+	}
+	ok, err := h.hasher.Verify(u.PasswordHash, password)
+	if err != nil {
+		return u, false, fmt.Errorf("verify password: %w", err)
+	}
+	return u, ok, nil
+}

@@ -1,0 +1,358 @@
+package login
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"image/png"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/twostep/twostep/storage"
+)
+
+// The only TOTP profile twostep uses (RFC 6238 with the defaults every
+// authenticator app supports): 6 digits, 30-second steps, HMAC-SHA-1,
+// 160-bit secrets, and one step of clock skew either side.
+const (
+	totpPeriod     = 30
+	totpDigits     = otp.DigitsSix
+	totpAlgorithm  = otp.AlgorithmSHA1
+	totpSecretSize = 20
+	totpSkew       = 1
+	qrSize         = 240 // pixels
+)
+
+// totpPage is the data of totp.html.
+type totpPage struct {
+	CSRFToken string
+	Username  string
+	Issuer    string
+	// Enrol is true while the user has no confirmed authenticator; only
+	// then are QR, URI and Secret set.
+	Enrol  bool
+	QR     template.URL // data:image/png;base64,...
+	URI    template.URL // otpauth://totp/...
+	Secret string       // grouped in fours for typing
+	// Error concerns the whole form (throttling); CodeError sits next to
+	// the code field.
+	Error     string
+	CodeError string
+}
+
+// signedInPage is the data of signedin.html.
+type signedInPage struct {
+	Username string
+}
+
+// showTOTP serves GET /login/totp: the code form, with the enrolment QR
+// code, URI and secret for a user without a confirmed authenticator.
+func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
+	ls, err := h.session(r)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		redirect(w, r, "/login")
+		return
+	case err != nil:
+		h.serverError(w, r, "load login session", err, "")
+		return
+	}
+	if ls.State != storage.StateTOTP {
+		redirect(w, r, loginURL(ls.AuthRequestID))
+		return
+	}
+	u, ok := h.totpUser(w, r, ls)
+	if !ok {
+		return
+	}
+	if !u.HasTOTP() && ls.PendingTOTPSecret == "" {
+		key, err := totp.Generate(h.totpOpts(u.Username, nil))
+		if err != nil {
+			h.serverError(w, r, "generate totp secret", err, u.ID)
+			return
+		}
+		// Stored before it is shown, so a reload shows the same secret and
+		// the code from it can be checked; it is the user's only once a
+		// code verifies (ConfirmTOTP).
+		err = h.store.SetPendingTOTPSecret(r.Context(), ls.ID, key.Secret())
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			redirect(w, r, loginURL(ls.AuthRequestID))
+			return
+		case err != nil:
+			h.serverError(w, r, "set pending totp secret", err, u.ID)
+			return
+		}
+		ls.PendingTOTPSecret = key.Secret()
+	}
+	h.renderTOTP(w, r, http.StatusOK, ls, u, totpPage{})
+}
+
+// submitTOTP serves POST /login/totp: the second factor, and during
+// enrolment the confirmation of the new authenticator.
+func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	ls, ok := h.formSession(w, r, storage.StateTOTP)
+	if !ok {
+		return
+	}
+	u, ok := h.totpUser(w, r, ls)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	enrol := !u.HasTOTP()
+	secret := u.TOTPSecret
+	if enrol {
+		secret = ls.PendingTOTPSecret
+		if secret == "" {
+			// The enrolment page was never shown to this session.
+			redirect(w, r, "/login/totp")
+			return
+		}
+	}
+	code := strings.Map(func(c rune) rune {
+		if unicode.IsSpace(c) {
+			return -1
+		}
+		return c
+	}, r.PostForm.Get("code"))
+	if !wellFormedCode(code) {
+		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgCodeFormat})
+		return
+	}
+
+	over, err := h.throttled(ctx, limit{codeKey(u.ID), maxCodesPerUser})
+	if err != nil {
+		h.serverError(w, r, "throttle totp", err, u.ID)
+		return
+	}
+	if over {
+		h.event("totp", "throttled")
+		h.log.LogAttrs(ctx, slog.LevelWarn, "login: totp attempts throttled",
+			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+		w.Header().Set("Retry-After", strconv.Itoa(int(throttleWindow.Seconds())))
+		h.renderTOTP(w, r, http.StatusTooManyRequests, ls, u, totpPage{Error: msgTooMany})
+		return
+	}
+
+	now := h.now()
+	step, ok, err := matchCode(secret, code, now)
+	if err != nil {
+		h.serverError(w, r, "check totp code", err, u.ID)
+		return
+	}
+	if ok {
+		// The store accepts each step once, and only steps later than the
+		// last one accepted, so a code (or an older one) cannot be replayed
+		// (RFC 6238 §5.2).
+		if enrol {
+			err = h.store.ConfirmTOTP(ctx, u.ID, secret, step)
+		} else {
+			err = h.store.UseTOTPStep(ctx, u.ID, step)
+		}
+		switch {
+		case errors.Is(err, storage.ErrConflict):
+			ok = false
+		case err != nil:
+			h.serverError(w, r, "use totp step", err, u.ID)
+			return
+		}
+	}
+	if !ok {
+		h.event("totp", "failure")
+		h.log.LogAttrs(ctx, slog.LevelInfo, "login: totp code rejected",
+			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgBadCode})
+		return
+	}
+	if enrol {
+		h.log.LogAttrs(ctx, slog.LevelInfo, "login: authenticator enrolled",
+			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+	}
+
+	value, err := h.newToken()
+	if err != nil {
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	csrf, err := h.newToken()
+	if err != nil {
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	next := storage.LoginSession{
+		ID:            sessionID(value),
+		State:         storage.StateDone,
+		UserID:        u.ID,
+		AuthRequestID: ls.AuthRequestID,
+		CSRFToken:     csrf,
+		PasswordAt:    ls.PasswordAt,
+		// OpenID Connect Core 1.0 §2: auth_time is when the user
+		// authenticated, i.e. when the second factor succeeded.
+		AuthTime: now,
+		// RFC 8176 §2: password, one-time password, multiple factors.
+		AMR:       []string{"pwd", "otp", "mfa"},
+		ExpiresAt: now.Add(h.lifetime),
+	}
+	err = h.store.AdvanceLoginSession(ctx, ls.ID, storage.StateTOTP, next)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		redirect(w, r, loginURL(ls.AuthRequestID))
+		return
+	case err != nil:
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return
+	}
+	h.resetThrottle(w, r, codeKey(u.ID), u.ID)
+	h.event("totp", "success")
+	h.log.LogAttrs(ctx, slog.LevelInfo, "login: signed in",
+		slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+	h.setCookie(w, value, next.ExpiresAt)
+	if ls.AuthRequestID != "" {
+		redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ls.AuthRequestID))
+		return
+	}
+	h.pages.Render(w, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
+}
+
+// totpUser loads the user a session in the TOTP state belongs to. A user
+// disabled (or deleted) after the password step is refused here: the
+// session is ended and an error page written.
+func (h *Handler) totpUser(w http.ResponseWriter, r *http.Request, ls storage.LoginSession) (storage.User, bool) {
+	u, err := h.store.GetUser(r.Context(), ls.UserID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		h.serverError(w, r, "get user", err, ls.UserID)
+		return storage.User{}, false
+	}
+	if err == nil && !u.Disabled {
+		return u, true
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: disabled or deleted user refused at totp step",
+		slog.String("request_id", requestID(w)), slog.String("user_id", ls.UserID))
+	if err := h.store.DeleteLoginSession(r.Context(), ls.ID); err != nil {
+		h.serverError(w, r, "delete login session", err, ls.UserID)
+		return storage.User{}, false
+	}
+	h.clearCookie(w)
+	h.pages.Error(w, r, http.StatusForbidden, msgAccountDisabled)
+	return storage.User{}, false
+}
+
+// renderTOTP shows totp.html with page's messages, adding the enrolment
+// QR code, URI and secret only when the user has no confirmed
+// authenticator: a returning user never sees their secret again.
+func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int, ls storage.LoginSession, u storage.User, page totpPage) {
+	page.CSRFToken = ls.CSRFToken
+	page.Username = u.Username
+	page.Issuer = h.issuer
+	if !u.HasTOTP() {
+		if err := h.addEnrolment(&page, u.Username, ls.PendingTOTPSecret); err != nil {
+			h.serverError(w, r, "render totp enrolment", err, u.ID)
+			return
+		}
+	}
+	h.pages.Render(w, status, "totp.html", page)
+}
+
+// addEnrolment fills the QR code, otpauth:// URI and grouped secret for
+// secret into page.
+func (h *Handler) addEnrolment(page *totpPage, username, secret string) error {
+	raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(secret)
+	if err != nil || len(raw) == 0 {
+		return errors.New("pending totp secret is missing or not base32")
+	}
+	key, err := totp.Generate(h.totpOpts(username, raw))
+	if err != nil {
+		return fmt.Errorf("build otpauth uri: %w", err)
+	}
+	img, err := key.Image(qrSize, qrSize)
+	if err != nil {
+		return fmt.Errorf("draw qr code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return fmt.Errorf("encode qr code: %w", err)
+	}
+	page.Enrol = true
+	// Both URLs are built here from a generated secret and escaped
+	// components; html/template would otherwise refuse the data: and
+	// otpauth: schemes.
+	page.QR = template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))
+	page.URI = template.URL(key.URL())
+	page.Secret = groupSecret(key.Secret())
+	return nil
+}
+
+// totpOpts is the key profile for a new or pending secret; secret nil
+// draws a fresh one from h.rand.
+func (h *Handler) totpOpts(username string, secret []byte) totp.GenerateOpts {
+	return totp.GenerateOpts{
+		Issuer:      h.issuer,
+		AccountName: username,
+		Period:      totpPeriod,
+		SecretSize:  totpSecretSize,
+		Secret:      secret,
+		Digits:      totpDigits,
+		Algorithm:   totpAlgorithm,
+		Rand:        h.rand,
+	}
+}
+
+// groupSecret writes a base32 secret in groups of four for typing.
+func groupSecret(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i += 4 {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s[i:min(i+4, len(s))])
+	}
+	return b.String()
+}
+
+// wellFormedCode reports whether code is exactly six ASCII digits.
+func wellFormedCode(code string) bool {
+	if len(code) != totpDigits.Length() {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchCode returns the RFC 6238 time step whose code equals code, trying
+// the current step and totpSkew steps either side. Every candidate is
+// computed and compared in constant time; if two match, the later wins,
+// which burns more of the replay window rather than less.
+func matchCode(secret, code string, now time.Time) (step int64, ok bool, err error) {
+	current := now.Unix() / totpPeriod
+	opts := totp.ValidateOpts{Period: totpPeriod, Digits: totpDigits, Algorithm: totpAlgorithm}
+	for s := current - totpSkew; s <= current+totpSkew; s++ {
+		want, err := totp.GenerateCodeCustom(secret, time.Unix(s*totpPeriod, 0), opts)
+		if err != nil {
+			return 0, false, fmt.Errorf("generate totp code: %w", err)
+		}
+		if subtle.ConstantTimeCompare([]byte(want), []byte(code)) == 1 {
+			step, ok = s, true
+		}
+	}
+	return step, ok, nil
+}
