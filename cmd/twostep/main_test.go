@@ -15,7 +15,9 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
 	"github.com/pquerna/otp"
+	"github.com/twostep/twostep/storage/storagetest"
 	"golang.org/x/oauth2"
 )
 
@@ -219,8 +221,29 @@ func waitForFreshStep() {
 	}
 }
 
+// testSecretKey is the secret the PostgreSQL instances share.
+const testSecretKey = "test-secret-key-0123456789abcdef-0123456789"
+
+// forEachDatabase runs fn on SQLite, and on a fresh PostgreSQL schema when
+// TWOSTEP_TEST_POSTGRES is set (under CI=true it must be).
+func forEachDatabase(t *testing.T, fn func(t *testing.T, database string, getenv func(string) string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "", nil) })
+	t.Run("postgres", func(t *testing.T) {
+		fn(t, storagetest.PostgresDSN(t), func(k string) string {
+			if k == "TWOSTEP_SECRET_KEY" {
+				return testSecretKey
+			}
+			return ""
+		})
+	})
+}
+
 func TestOAuth2CodeFlow(t *testing.T) {
-	in := startServer(t, "", nil)
+	forEachDatabase(t, testOAuth2CodeFlow)
+}
+
+func testOAuth2CodeFlow(t *testing.T, database string, getenv func(string) string) {
+	in := startServer(t, database, getenv)
 	addUser(t, in, "alice", "correct horse battery staple")
 	rp := newRelyingParty(t, in)
 	ctx := context.Background()
@@ -368,6 +391,29 @@ func TestOAuth2CodeFlow(t *testing.T) {
 		t.Errorf("prompt=none with a session: want a code")
 	}
 
+	// prompt=login and max_age=0 force both factors again, even with a
+	// session; login_hint prefills the username.
+	for _, opt := range []oauth2.AuthCodeOption{
+		oauth2.SetAuthURLParam("prompt", "login"),
+		oauth2.SetAuthURLParam("max_age", "0"),
+	} {
+		ar := rp.newAuthRequest(opt, oauth2.SetAuthURLParam("login_hint", "alice"))
+		p := b2.get(ar.url)
+		if p.url.Path != "/login" {
+			t.Errorf("forced re-authentication: got %s, want /login", p)
+		}
+		if f := findForm(t, p.body, map[string]string{"username": ""}); f.fields["username"] != "alice" {
+			t.Errorf("login_hint: username field holds %q, want alice", f.fields["username"])
+		}
+	}
+
+	// Without a session, prompt=none answers login_required to the client.
+	ar5 := rp.newAuthRequest(oauth2.SetAuthURLParam("prompt", "none"))
+	p = newBrowser(t, testRedirect).get(ar5.url)
+	if loc, _ := url.Parse(p.header.Get("Location")); loc == nil || loc.Query().Get("error") != "login_required" {
+		t.Errorf("prompt=none without a session: got %s (Location %q), want error=login_required", p, p.header.Get("Location"))
+	}
+
 	// The operations surface counted what happened.
 	metrics := b2.get(in.issuer + "/metrics").body
 	for _, want := range []string{
@@ -411,7 +457,11 @@ func has(list []string, s string) bool {
 // TestNoCodeWithoutBothFactors: a wrong password, a wrong code, and a
 // browser that finished only the password step never get a code.
 func TestNoCodeWithoutBothFactors(t *testing.T) {
-	in := startServer(t, "", nil)
+	forEachDatabase(t, testNoCodeWithoutBothFactors)
+}
+
+func testNoCodeWithoutBothFactors(t *testing.T, database string, getenv func(string) string) {
+	in := startServer(t, database, getenv)
 	addUser(t, in, "bob", "a long enough password")
 	rp := newRelyingParty(t, in)
 
@@ -480,6 +530,36 @@ func TestNoCodeWithoutBothFactors(t *testing.T) {
 			t.Errorf("plain PKCE: got %s, want an error redirect", p)
 		}
 	})
+}
+
+// TestBadInput: oversized and malformed requests get a clear 400 and
+// change nothing.
+func TestBadInput(t *testing.T) {
+	in := startServer(t, "", nil)
+	big := strings.Repeat("a", 2<<20)
+	tests := []struct {
+		name, path, contentType, body, want string
+	}{
+		{"oversized login form", "/login", "application/x-www-form-urlencoded", "username=" + big, "text/html"},
+		{"malformed login form", "/login", "application/x-www-form-urlencoded", "username=%zz", "text/html"},
+		{"oversized token request", "/oauth2/token", "application/x-www-form-urlencoded", "grant_type=" + big, "application/json"},
+		{"malformed token request", "/oauth2/token", "application/x-www-form-urlencoded", "grant_type=%zz", "application/json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(in.issuer+tc.path, tc.contentType, strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("got status %d, want 400", resp.StatusCode)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, tc.want) {
+				t.Errorf("got Content-Type %q, want %s", ct, tc.want)
+			}
+		})
+	}
 }
 
 // TestCLI checks the command line's contract: clear errors, non-zero exits,
