@@ -177,7 +177,6 @@ func mustString(v any) string {
 	return s
 }
 
-
 // randomID returns 256 random bits, base64url-encoded.
 func randomID() (string, error) {
 	b := make([]byte, 32)
