@@ -9,6 +9,9 @@ import (
 	"github.com/ory/fosite/token/jwt"
 )
 
+// grantTypes are the grants the token endpoint serves.
+var grantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
 // Token serves /oauth2/token: authorization_code (with PKCE), refresh_token
 // (rotating) and client_credentials. There is no password grant: it would
 // skip the second factor.
@@ -49,6 +52,11 @@ func (p *Provider) Token() http.Handler {
 // used"; the client sees invalid_grant (RFC 6749 §5.2), as for any used
 // grant.
 func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, areq fosite.AccessRequester, err error) {
+	// fosite answers invalid_request when no handler takes the grant type;
+	// RFC 6749 §5.2 calls that unsupported_grant_type.
+	if gt := r.PostForm.Get("grant_type"); gt != "" && !has(grantTypes, gt) {
+		err = fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported; twostep has no implicit or password grant.", gt)
+	}
 	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrInactiveToken) {
 		if !errors.Is(err, fosite.ErrInvalidGrant) {
 			err = fosite.ErrInvalidGrant.WithHint("The grant was already used.").WithWrap(err)
