@@ -236,9 +236,12 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, areq f
 	if areq == nil || !areq.IsRedirectURIValid() {
 		p.log.InfoContext(r.Context(), "authorize request refused", "err", rfc.ErrorField, "detail", rfc.GetDescription(),
 			"debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
-		status := rfc.CodeField
-		if status == 0 || status == http.StatusFound {
-			status = http.StatusBadRequest
+		// A page for a person: the request was bad (400) unless twostep
+		// itself failed; fosite's 401 for an unknown client would ask for
+		// credentials a browser cannot give.
+		status := http.StatusBadRequest
+		if rfc.CodeField >= 500 {
+			status = rfc.CodeField
 		}
 		p.pages.Error(w, r, status, "The application sent an invalid sign-in request: "+rfc.GetDescription())
 		return
