@@ -127,15 +127,22 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		decision = storage.ConsentGranted
 	}
 	ctx := r.Context()
+	// The decision is recorded once; a second post (the back button after a
+	// deny) changes nothing and the authorization endpoint acts on the first.
+	err := h.store.DecideAuthRequest(ctx, ar.ID, login.UserID, decision)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		http.Redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ar.ID), http.StatusSeeOther)
+		return
+	case err != nil:
+		h.serverError(w, r, "record consent", err)
+		return
+	}
 	if decision == storage.ConsentGranted {
 		if err := h.store.SaveGrant(ctx, login.UserID, client.ID, requestedScopes(ar.Form)); err != nil {
 			h.serverError(w, r, "save grant", err)
 			return
 		}
-	}
-	if err := h.store.DecideAuthRequest(ctx, ar.ID, login.UserID, decision); err != nil && !errors.Is(err, storage.ErrConflict) {
-		h.serverError(w, r, "record consent", err)
-		return
 	}
 	h.log.InfoContext(ctx, "consent", "user_id", login.UserID, "client_id", client.ID, "decision", decision,
 		"request_id", w.Header().Get("X-Request-Id"))
