@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/url"
 	"sort"
 	"strconv"
@@ -146,14 +147,22 @@ func parseDSN(dsn string) (driver, source, dialect string, err error) {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		// lib/pq parses the URL only when it first connects, and quotes
 		// the whole URL, password included, in its parse errors.
-		if _, err := url.Parse(dsn); err != nil {
+		u, err := url.Parse(dsn)
+		if err != nil {
 			var urlErr *url.Error
 			if errors.As(err, &urlErr) {
 				err = urlErr.Err
 			}
 			return "", "", "", fmt.Errorf("database: bad postgres DSN %q: %v", redactDSN(dsn), err)
 		}
-		return "postgres", dsn, "postgres", nil
+		// lib/pq bounds only the TCP dial by the context; without
+		// connect_timeout a server that accepts but never answers hangs
+		// the start-up handshake, and every request, forever.
+		if q := u.Query(); !q.Has("connect_timeout") {
+			q.Set("connect_timeout", "10")
+			u.RawQuery = q.Encode()
+		}
+		return "postgres", u.String(), "postgres", nil
 	default:
 		return "", "", "", fmt.Errorf("database: unsupported DSN %q: want sqlite:PATH or postgres://...", redactDSN(dsn))
 	}
@@ -372,6 +381,10 @@ func (s *Store) translate(op string, err error) error {
 // isConnError reports whether err means the database could not be reached.
 func isConnError(err error) bool {
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
 		return true
 	}
 	msg := err.Error()
