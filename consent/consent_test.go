@@ -1,0 +1,377 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/storage/storagetest"
+	"github.com/twostep/twostep/templates"
+)
+
+// t0 is where the fake clock starts.
+var t0 = time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *fakeClock) Set(tm time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = tm
+}
+
+// fakeSessions reports the browser's login: nobody, a user, or a failure.
+type fakeSessions struct {
+	login *storage.LoginSession
+	err   error
+}
+
+func (f *fakeSessions) Current(*http.Request) (storage.LoginSession, error) {
+	if f.err != nil {
+		return storage.LoginSession{}, f.err
+	}
+	if f.login == nil {
+		return storage.LoginSession{}, fmt.Errorf("current login: %w", storage.ErrNotFound)
+	}
+	return *f.login, nil
+}
+
+const (
+	userID    = "sub-alice"
+	csrfToken = "csrf-token-of-alice"
+	clientID  = "app"
+)
+
+type env struct {
+	t        *testing.T
+	store    *storage.Store
+	clock    *fakeClock
+	sessions *fakeSessions
+	mux      *http.ServeMux
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	clock := &fakeClock{now: t0}
+	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
+	pages, err := templates.Parse()
+	if err != nil {
+		t.Fatalf("parse templates: %v", err)
+	}
+	e := &env{t: t, store: store, clock: clock, sessions: &fakeSessions{}, mux: http.NewServeMux()}
+	New(store, pages, slog.New(slog.DiscardHandler), e.sessions).Routes(e.mux)
+	ctx := context.Background()
+	if err := store.CreateUser(ctx, storage.User{ID: userID, Username: "alice", PasswordHash: "unused"}); err != nil {
+		t.Fatal(err)
+	}
+	e.addClient(clientID, "Example App")
+	return e
+}
+
+func (e *env) addClient(id, name string) {
+	e.t.Helper()
+	err := e.store.CreateClient(context.Background(), &storage.Client{
+		ID: id, Name: name, RedirectURIs: []string{"https://app.example.com/cb"},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", "profile", "email", "groups", "offline_access"}, Public: true, RequirePKCE: true,
+	})
+	if err != nil {
+		e.t.Fatalf("create client: %v", err)
+	}
+}
+
+func (e *env) signIn() {
+	e.sessions.login = &storage.LoginSession{
+		ID: "login", State: storage.StateDone, UserID: userID, CSRFToken: csrfToken,
+		PasswordAt: e.clock.Now(), AuthTime: e.clock.Now(), AMR: []string{"pwd", "otp", "mfa"},
+	}
+}
+
+// addAuthRequest keeps an authorization request of client for scope, as
+// the authorization endpoint does.
+func (e *env) addAuthRequest(id, client, scope string) {
+	e.t.Helper()
+	err := e.store.CreateAuthRequest(context.Background(), storage.AuthRequest{
+		ID: id, ClientID: client, RequestedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(30 * time.Minute),
+		Form: url.Values{"client_id": {client}, "response_type": {"code"}, "scope": {scope}, "state": {"state-123456"}},
+	})
+	if err != nil {
+		e.t.Fatalf("create auth request: %v", err)
+	}
+}
+
+func (e *env) show(id string) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/consent?auth_request="+url.QueryEscape(id), nil))
+	return rec
+}
+
+func (e *env) decide(id, csrf, decision string) *httptest.ResponseRecorder {
+	form := url.Values{"auth_request": {id}, "csrf_token": {csrf}, "decision": {decision}}
+	r := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, r)
+	return rec
+}
+
+// recorded returns the decision kept on the request and the user's grant
+// (nil when there is none).
+func (e *env) recorded(id string) (storage.AuthRequest, []string) {
+	e.t.Helper()
+	ctx := context.Background()
+	ar, err := e.store.GetAuthRequest(ctx, id)
+	if err != nil {
+		e.t.Fatalf("GetAuthRequest: %v", err)
+	}
+	g, err := e.store.GetGrant(ctx, userID, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ar, nil
+	}
+	if err != nil {
+		e.t.Fatalf("GetGrant: %v", err)
+	}
+	return ar, g.Scopes
+}
+
+func wantPage(t *testing.T, rec *httptest.ResponseRecorder, status int) {
+	t.Helper()
+	if rec.Code != status {
+		t.Errorf("status: got %d, want %d\n%s", rec.Code, status, rec.Body)
+	}
+	if loc := rec.Header().Get("Location"); loc != "" {
+		t.Errorf("got a redirect to %q, want a page", loc)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type: got %q, want an HTML page", ct)
+	}
+}
+
+func TestShow(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid email")
+	rec := e.show("req-1")
+	wantPage(t, rec, http.StatusOK)
+	body := rec.Body.String()
+	for _, want := range []string{
+		"Allow Example App?",
+		scopeText["openid"],
+		scopeText["email"],
+		`name="auth_request" value="req-1"`,
+		`name="csrf_token" value="` + csrfToken + `"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("consent page lacks %q:\n%s", want, body)
+		}
+	}
+	for _, notAsked := range []string{scopeText["groups"], scopeText["profile"], scopeText["offline_access"]} {
+		if strings.Contains(body, notAsked) {
+			t.Errorf("consent page lists %q, which was not asked for", notAsked)
+		}
+	}
+	if ar, grant := e.recorded("req-1"); ar.Consent != "" || grant != nil {
+		t.Errorf("showing the page recorded consent %q, grant %v; want nothing", ar.Consent, grant)
+	}
+	if xfo := rec.Header().Get("X-Frame-Options"); xfo != "DENY" {
+		t.Errorf("X-Frame-Options: got %q, want DENY (the page must not be framed)", xfo)
+	}
+}
+
+func TestShowClientName(t *testing.T) {
+	tests := []struct {
+		name, clientName, want, notWant string
+	}{
+		{"name is escaped", `<script>alert(1)</script>`, "&lt;script&gt;alert(1)&lt;/script&gt;", "<script>alert(1)"},
+		{"no name shows the ID", "", "Allow nameless?", "Allow ?"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.signIn()
+			id := "nameless"
+			if tc.clientName != "" {
+				id = "named"
+			}
+			e.addClient(id, tc.clientName)
+			e.addAuthRequest("req-1", id, "openid")
+			rec := e.show("req-1")
+			wantPage(t, rec, http.StatusOK)
+			if body := rec.Body.String(); !strings.Contains(body, tc.want) || strings.Contains(body, tc.notWant) {
+				t.Errorf("page: want %q and not %q in\n%s", tc.want, tc.notWant, body)
+			}
+		})
+	}
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name         string
+		csrf         string
+		decision     string
+		wantStatus   int
+		wantConsent  string
+		wantGrant    []string
+		wantRedirect bool
+	}{
+		{"allow", csrfToken, "allow", http.StatusSeeOther, storage.ConsentGranted, []string{"openid", "email"}, true},
+		{"deny", csrfToken, "deny", http.StatusSeeOther, storage.ConsentDenied, nil, true},
+		{"anything but allow denies", csrfToken, "maybe", http.StatusSeeOther, storage.ConsentDenied, nil, true},
+		{"wrong CSRF token", "csrf-token-of-mallory", "allow", http.StatusForbidden, "", nil, false},
+		{"no CSRF token", "", "allow", http.StatusForbidden, "", nil, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.signIn()
+			e.addAuthRequest("req-1", clientID, "openid email")
+			rec := e.decide("req-1", tc.csrf, tc.decision)
+			if tc.wantRedirect {
+				if rec.Code != tc.wantStatus {
+					t.Errorf("status: got %d, want %d", rec.Code, tc.wantStatus)
+				}
+				if loc, want := rec.Header().Get("Location"), "/oauth2/auth?auth_request=req-1"; loc != want {
+					t.Errorf("Location: got %q, want %q", loc, want)
+				}
+			} else {
+				wantPage(t, rec, tc.wantStatus)
+			}
+			ar, grant := e.recorded("req-1")
+			if ar.Consent != tc.wantConsent {
+				t.Errorf("recorded consent: got %q, want %q", ar.Consent, tc.wantConsent)
+			}
+			if tc.wantConsent != "" && ar.ConsentUserID != userID {
+				t.Errorf("consent recorded for %q, want %q", ar.ConsentUserID, userID)
+			}
+			if !slices.Equal(sortedCopy(grant), sortedCopy(tc.wantGrant)) {
+				t.Errorf("grant: got %v, want %v", grant, tc.wantGrant)
+			}
+		})
+	}
+}
+
+func sortedCopy(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// TestDecideAddsToGrant: allowing more scopes keeps those allowed before.
+func TestDecideAddsToGrant(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	if err := e.store.SaveGrant(context.Background(), userID, clientID, []string{"profile"}); err != nil {
+		t.Fatal(err)
+	}
+	e.addAuthRequest("req-1", clientID, "openid email")
+	if rec := e.decide("req-1", csrfToken, "allow"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("allow: got %d, want 303", rec.Code)
+	}
+	if _, grant := e.recorded("req-1"); !slices.Equal(sortedCopy(grant), []string{"email", "openid", "profile"}) {
+		t.Errorf("grant: got %v, want email openid profile", grant)
+	}
+}
+
+// TestDecideOnce: a request's decision is made once; a second post (the
+// back button, a double click) must not change what the first recorded.
+func TestDecideOnce(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid email")
+	if rec := e.decide("req-1", csrfToken, "deny"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("deny: got %d, want 303", rec.Code)
+	}
+	e.decide("req-1", csrfToken, "allow")
+	ar, grant := e.recorded("req-1")
+	if ar.Consent != storage.ConsentDenied {
+		t.Errorf("consent after deny then allow: got %q, want %q", ar.Consent, storage.ConsentDenied)
+	}
+	if grant != nil {
+		t.Errorf("grant after deny then allow: got %v, want none (the request stays denied)", grant)
+	}
+}
+
+// TestConsentRefused: no completed login, or no such request, shows an
+// error page and records nothing.
+func TestConsentRefused(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      func(e *env)
+		id         string
+		wantStatus int
+	}{
+		{"no login", func(*env) {}, "req-1", http.StatusForbidden},
+		{"unknown request", func(e *env) { e.signIn() }, "req-unknown", http.StatusBadRequest},
+		{"no request", func(e *env) { e.signIn() }, "", http.StatusBadRequest},
+		{"expired request", func(e *env) {
+			e.signIn()
+			e.clock.Add(30*time.Minute + time.Second)
+		}, "req-1", http.StatusBadRequest},
+		{"session lookup fails", func(e *env) { e.sessions.err = errors.New("boom") }, "req-1", http.StatusInternalServerError},
+	}
+	for _, tc := range tests {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			t.Run(tc.name+"/"+method, func(t *testing.T) {
+				e := newEnv(t)
+				e.addAuthRequest("req-1", clientID, "openid email")
+				tc.setup(e)
+				var rec *httptest.ResponseRecorder
+				if method == http.MethodGet {
+					rec = e.show(tc.id)
+				} else {
+					rec = e.decide(tc.id, csrfToken, "allow")
+				}
+				wantPage(t, rec, tc.wantStatus)
+				if strings.Contains(rec.Body.String(), csrfToken) {
+					t.Errorf("error page shows the CSRF token")
+				}
+				g, err := e.store.GetGrant(context.Background(), userID, clientID)
+				if !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("grant after a refused request: got %v, %v; want none", g.Scopes, err)
+				}
+				e.clock.Set(t0) // read the request back, even the expired one
+				if ar, err := e.store.GetAuthRequest(context.Background(), "req-1"); err != nil || ar.Consent != "" {
+					t.Errorf("request after a refused request: got consent %q, %v; want none recorded", ar.Consent, err)
+				}
+			})
+		}
+	}
+}
+
+// TestStoreUnavailable: with the database gone the page says "try again"
+// (503), not that the request expired.
+func TestStoreUnavailable(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid")
+	if err := e.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantPage(t, e.show("req-1"), http.StatusServiceUnavailable)
+	wantPage(t, e.decide("req-1", csrfToken, "allow"), http.StatusServiceUnavailable)
+}
