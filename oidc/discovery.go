@@ -21,7 +21,7 @@ func discoveryDocument(issuer string) ([]byte, error) {
 		"scopes_supported":                              SupportedScopes,
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"grant_types_supported":                         grantTypes,
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
