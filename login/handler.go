@@ -253,6 +253,18 @@ func (h *Handler) newToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// newTokens returns a fresh cookie value and CSRF token, for the session
+// a factor advances to.
+func (h *Handler) newTokens() (value, csrf string, err error) {
+	if value, err = h.newToken(); err != nil {
+		return "", "", err
+	}
+	if csrf, err = h.newToken(); err != nil {
+		return "", "", err
+	}
+	return value, csrf, nil
+}
+
 // validToken reports whether v looks like a value newToken made, so that
 // arbitrary cookie junk never reaches the database.
 func validToken(v string) bool {

@@ -154,12 +154,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	value, err := h.newToken()
-	if err != nil {
-		h.serverError(w, r, "advance login session", err, u.ID)
-		return
-	}
-	csrf, err := h.newToken()
+	value, csrf, err := h.newTokens()
 	if err != nil {
 		h.serverError(w, r, "advance login session", err, u.ID)
 		return

@@ -185,12 +185,7 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
 	}
 
-	value, err := h.newToken()
-	if err != nil {
-		h.serverError(w, r, "advance login session", err, u.ID)
-		return
-	}
-	csrf, err := h.newToken()
+	value, csrf, err := h.newTokens()
 	if err != nil {
 		h.serverError(w, r, "advance login session", err, u.ID)
 		return
