@@ -155,9 +155,5 @@ func requestedScopes(form url.Values) []string {
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {
 	h.log.ErrorContext(r.Context(), op, "err", err, "request_id", w.Header().Get("X-Request-Id"))
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.pages.Error(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
-		return
-	}
-	h.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+	h.pages.Failure(w, r, errors.Is(err, storage.ErrUnavailable))
 }

@@ -147,11 +147,7 @@ func (p *Provider) Keys() *KeySet { return p.keys }
 // when the database is unreachable, 500 otherwise.
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {
 	p.log.ErrorContext(r.Context(), op, "err", err, "request_id", w.Header().Get("X-Request-Id"))
-	if errors.Is(err, storage.ErrUnavailable) {
-		p.pages.Error(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
-		return
-	}
-	p.pages.Error(w, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+	p.pages.Failure(w, r, errors.Is(err, storage.ErrUnavailable))
 }
 
 // fositeError makes a storage outage visible to fosite's error writers as a

@@ -80,3 +80,21 @@ func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, messag
 		RequestID: w.Header().Get("X-Request-Id"),
 	})
 }
+
+// The messages of the failure pages.
+const (
+	UnavailableMessage = "The service is temporarily unavailable. Please try again in a moment."
+	InternalMessage    = "Something went wrong on our side. Please try again."
+)
+
+// Failure renders the page for a request twostep could not serve: 503
+// (with Retry-After) when its database is unreachable, 500 otherwise. The
+// detail belongs in the caller's log, never on the page.
+func (p *Pages) Failure(w http.ResponseWriter, r *http.Request, unavailable bool) {
+	if unavailable {
+		w.Header().Set("Retry-After", "5")
+		p.Error(w, r, http.StatusServiceUnavailable, UnavailableMessage)
+		return
+	}
+	p.Error(w, r, http.StatusInternalServerError, InternalMessage)
+}

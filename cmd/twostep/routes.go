@@ -71,7 +71,7 @@ func middleware(next http.Handler, log *slog.Logger, pages *templates.Pages, m *
 			if v := recover(); v != nil {
 				log.Error("panic", "panic", v, "request_id", id, "method", r.Method, "path", r.URL.Path)
 				if !rec.wrote {
-					pages.Error(rec, r, http.StatusInternalServerError, "Something went wrong on our side. Please try again.")
+					pages.Failure(rec, r, false)
 				}
 			}
 			elapsed := time.Since(start)
