@@ -29,29 +29,17 @@ const (
 // small relying party at /demo/ that shows the ID token's claims after the
 // login, so a newcomer sees the whole flow in a browser.
 func runDemo(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("demo", e)
-	var f serveFlags
-	f.register(fs, e, "sqlite:twostep-demo.db")
-	if pos, err := parseArgs(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return fmt.Errorf("demo: unexpected argument %q", pos[0])
-	}
-	logger, err := newLogger(f.logFormat, e.stderr)
-	if err != nil {
-		return err
-	}
-	srv, err := newServer(ctx, e, f, logger)
+	srv, err := start(ctx, e, "demo", "sqlite:twostep-demo.db", args)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	issuer := strings.TrimRight(f.issuer, "/")
+	issuer := strings.TrimRight(srv.flags.issuer, "/")
 	password, err := seedDemo(ctx, srv.store, issuer)
 	if err != nil {
 		return err
 	}
-	srv.mux.Handle("/demo/", &demoRP{issuer: issuer, pages: srv.pages, log: logger})
+	srv.mux.Handle("/demo/", &demoRP{issuer: issuer, pages: srv.pages, log: srv.log})
 	fmt.Fprintf(e.stdout, `
 twostep demo is running.
 

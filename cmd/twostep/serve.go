@@ -61,24 +61,31 @@ func envOr(e env, key, def string) string {
 }
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlagSet("serve", e)
-	var f serveFlags
-	f.register(fs, e, "")
-	if pos, err := parseArgs(fs, args); err != nil {
-		return err
-	} else if len(pos) > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", pos[0])
-	}
-	logger, err := newLogger(f.logFormat, e.stderr)
-	if err != nil {
-		return err
-	}
-	srv, err := newServer(ctx, e, f, logger)
+	srv, err := start(ctx, e, "serve", "", args)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 	return srv.serve(ctx)
+}
+
+// start parses the flags of serve (or demo, whose database defaults to
+// defaultDB) and starts the server they describe, listening but not yet
+// serving.
+func start(ctx context.Context, e env, name, defaultDB string, args []string) (*server, error) {
+	fs := newFlagSet(name, e)
+	var f serveFlags
+	f.register(fs, e, defaultDB)
+	if pos, err := parseArgs(fs, args); err != nil {
+		return nil, err
+	} else if len(pos) > 0 {
+		return nil, fmt.Errorf("%s: unexpected argument %q", name, pos[0])
+	}
+	logger, err := newLogger(f.logFormat, e.stderr)
+	if err != nil {
+		return nil, err
+	}
+	return newServer(ctx, e, f, logger)
 }
 
 func newLogger(format string, w io.Writer) (*slog.Logger, error) {
