@@ -55,8 +55,6 @@ const (
 	msgBadForm         = "The form could not be read. Reload the page and try again."
 	msgBadAuthRequest  = "This sign-in link has expired or is not valid. Go back to the application and sign in again."
 	msgAccountDisabled = "This account cannot sign in. Contact your administrator."
-	msgUnavailable     = "The service is temporarily unavailable. Please try again in a moment."
-	msgInternal        = "Something went wrong on our side. Please try again."
 )
 
 // Config configures a Handler.
@@ -373,14 +371,13 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string,
 	if userID != "" {
 		attrs = append(attrs, slog.String("user_id", userID))
 	}
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: "+op, attrs...)
-		w.Header().Set("Retry-After", "5")
-		h.pages.Error(w, r, http.StatusServiceUnavailable, msgUnavailable)
-		return
+	unavailable := errors.Is(err, storage.ErrUnavailable)
+	level := slog.LevelError
+	if unavailable {
+		level = slog.LevelWarn
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelError, "login: "+op, attrs...)
-	h.pages.Error(w, r, http.StatusInternalServerError, msgInternal)
+	h.log.LogAttrs(r.Context(), level, "login: "+op, attrs...)
+	h.pages.Failure(w, r, unavailable)
 }
 
 // requestID is the ID a request-logging middleware put on the response.
