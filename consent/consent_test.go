@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +20,6 @@ import (
 
 // t0 is where the fake clock starts.
 var t0 = time.Date(2030, time.March, 4, 5, 6, 7, 0, time.UTC)
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *fakeClock) Set(tm time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = tm
-}
 
 // fakeSessions reports the browser's login: nobody, a user, or a failure.
 type fakeSessions struct {
@@ -70,14 +46,14 @@ const (
 type env struct {
 	t        *testing.T
 	store    *storage.Store
-	clock    *fakeClock
+	clock    *storagetest.Clock
 	sessions *fakeSessions
 	mux      *http.ServeMux
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	clock := &fakeClock{now: t0}
+	clock := storagetest.NewClock(t0)
 	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
 	pages, err := templates.Parse()
 	if err != nil {

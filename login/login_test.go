@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -20,30 +19,13 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/storage/storagetest"
 	"github.com/twostep/twostep/templates"
 )
 
 // t0 is 10 s into an RFC 6238 time step, so ±30 s stays in the
 // neighbouring steps.
 var t0 = time.Date(2025, 3, 14, 9, 0, 10, 0, time.UTC)
-
-// fakeClock is shared by the Store and the Handler.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // lockedBuffer collects log output.
 type lockedBuffer struct {
@@ -68,7 +50,7 @@ type env struct {
 	store  *storage.Store
 	h      *Handler
 	mux    *http.ServeMux
-	clock  *fakeClock
+	clock  *storagetest.Clock // shared by the Store and the Handler
 	hasher *Hasher
 	logs   *lockedBuffer
 }
@@ -79,17 +61,8 @@ var testParams = Params{Memory: 64, Time: 1, Threads: 1}
 
 func newEnv(t *testing.T, edit ...func(*Config)) *env {
 	t.Helper()
-	ctx := context.Background()
-	clock := &fakeClock{now: t0}
-	st, err := storage.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"),
-		storage.Options{SecretKey: make([]byte, 32), Now: clock.Now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
+	clock := storagetest.NewClock(t0)
+	st := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
 	pages, err := templates.Parse()
 	if err != nil {
 		t.Fatalf("parse templates: %v", err)
@@ -449,8 +422,8 @@ func TestDatabaseUnavailable(t *testing.T) {
 	if p.status != http.StatusServiceUnavailable {
 		t.Errorf("got status %d, want 503", p.status)
 	}
-	if !strings.Contains(p.body, msgUnavailable) || !strings.Contains(p.body, "req-test") {
-		t.Errorf("page lacks %q or the request ID:\n%s", msgUnavailable, p.body)
+	if !strings.Contains(p.body, templates.UnavailableMessage) || !strings.Contains(p.body, "req-test") {
+		t.Errorf("page lacks %q or the request ID:\n%s", templates.UnavailableMessage, p.body)
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "request_id=req-test") {
 		t.Errorf("logs lack request_id:\n%s", logs)
@@ -561,8 +534,8 @@ func TestServerErrorIsGeneric(t *testing.T) {
 	if p.status != http.StatusInternalServerError {
 		t.Errorf("got status %d, want 500", p.status)
 	}
-	if !strings.Contains(p.body, html.EscapeString(msgInternal)) || strings.Contains(p.body, "argon2id") {
-		t.Errorf("got page %q, want only %q", p.body, msgInternal)
+	if !strings.Contains(p.body, html.EscapeString(templates.InternalMessage)) || strings.Contains(p.body, "argon2id") {
+		t.Errorf("got page %q, want only %q", p.body, templates.InternalMessage)
 	}
 	logs := e.logs.String()
 	for _, want := range []string{"level=ERROR", "user_id=id-carol", "request_id=req-test", "malformed argon2id hash"} {

@@ -27,7 +27,7 @@ import (
 const testRetention = 24 * time.Hour
 
 // newKeySet returns a key set over a fresh store, and the clock both read.
-func newKeySet(t *testing.T) (*KeySet, *storage.Store, *fakeClock) {
+func newKeySet(t *testing.T) (*KeySet, *storage.Store, *storagetest.Clock) {
 	t.Helper()
 	clock := newFakeClock()
 	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
@@ -226,16 +226,16 @@ func TestKeySetRotate(t *testing.T) {
 func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 	tests := []struct {
 		name   string
-		rotate func(t *testing.T, store *storage.Store, clock *fakeClock) string
+		rotate func(t *testing.T, store *storage.Store, clock *storagetest.Clock) string
 	}{
-		{"GenerateKey on the same database", func(t *testing.T, store *storage.Store, _ *fakeClock) string {
+		{"GenerateKey on the same database", func(t *testing.T, store *storage.Store, _ *storagetest.Clock) string {
 			id, err := GenerateKey(context.Background(), store)
 			if err != nil {
 				t.Fatalf("GenerateKey: %v", err)
 			}
 			return id
 		}},
-		{"another instance rotates", func(t *testing.T, store *storage.Store, clock *fakeClock) string {
+		{"another instance rotates", func(t *testing.T, store *storage.Store, clock *storagetest.Clock) string {
 			other, err := NewKeySet(context.Background(), store, testRetention, clock.Now)
 			if err != nil {
 				t.Fatalf("NewKeySet: %v", err)

@@ -36,31 +36,15 @@ const (
 // from it here.
 const testTOTPSecret = "JBSWY3DPEHPK3PXP"
 
-// fakeClock is the clock of the store, the key set and the provider.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// newFakeClock starts at the wall clock, truncated to the second. fosite
-// stamps an authorization request's requested_at and checks auth_time with
-// time.Now, not with Config.Now, so a login time from a clock far from the
-// wall clock would be refused as "in the future" or pass prompt=login by
-// accident. The clock only moves when a test moves it.
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns the clock of the store, the key set and the
+// provider. It starts at the wall clock, truncated to the second, rather
+// than at a constant: fosite stamps an authorization request's requested_at
+// and checks auth_time with time.Now, not with Config.Now, so a login time
+// from a clock far from the wall clock would be refused as "in the future"
+// or pass prompt=login by accident. The clock only moves when a test moves
+// it.
+func newFakeClock() *storagetest.Clock {
+	return storagetest.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // fakeSessions is the browser's login as the login package would report
@@ -130,13 +114,13 @@ type env struct {
 	t        *testing.T
 	store    *storage.Store
 	p        *Provider
-	clock    *fakeClock
+	clock    *storagetest.Clock
 	sessions *fakeSessions
 	events   *fakeEvents
 	mux      *http.ServeMux
 }
 
-func testConfig(store *storage.Store, clock *fakeClock, sessions Sessions, events Events, pages *templates.Pages) Config {
+func testConfig(store *storage.Store, clock *storagetest.Clock, sessions Sessions, events Events, pages *templates.Pages) Config {
 	return Config{
 		Issuer: testIssuer, Store: store, Pages: pages, Logger: slog.New(slog.DiscardHandler),
 		Sessions: sessions, HMACSecret: []byte("0123456789abcdef0123456789abcdef"),

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,52 +15,6 @@ import (
 
 	"github.com/twostep/twostep/storage/storagetest"
 )
-
-// startInstance is startServer for one of several instances behind one
-// issuer, as a load balancer presents them: it listens on a free port of
-// its own but announces issuer ("" for its own address). It returns the
-// instance, whose issuer field is the announced issuer, and the base URL
-// where this instance itself answers.
-func startInstance(t *testing.T, database string, getenv func(string) string, issuer string) (*instance, string) {
-	t.Helper()
-	addr := freeAddr(t)
-	base := "http://" + addr
-	if issuer == "" {
-		issuer = base
-	}
-	in := &instance{issuer: issuer, database: database, getenv: getenv, stderr: newSyncBuffer()}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--issuer", issuer, "--database", database},
-			getenv, strings.NewReader(""), io.Discard, in.stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve on %s returned %v", addr, err)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			t.Fatalf("serve on %s exited early: %v\n%s", addr, err, in.stderr)
-		default:
-		}
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return in, base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("instance on %s did not become healthy: %v\n%s", addr, err, in.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // at returns u with its scheme and host replaced by those of base: the
 // same request, sent to another instance.

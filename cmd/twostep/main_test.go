@@ -68,6 +68,18 @@ func freeAddr(t *testing.T) string {
 // (a temp SQLite file when empty) and waits for /healthz.
 func startServer(t *testing.T, database string, getenv func(string) string) *instance {
 	t.Helper()
+	in, _ := startInstance(t, database, getenv, "")
+	return in
+}
+
+// startInstance is startServer for one of several instances behind one
+// issuer, as a load balancer presents them: it listens on a free port of
+// its own but announces issuer ("" for its own address). It returns the
+// instance, whose issuer field is the announced issuer, and the base URL
+// where this instance itself answers. database "" is a temp SQLite file,
+// and getenv nil an empty environment.
+func startInstance(t *testing.T, database string, getenv func(string) string, issuer string) (*instance, string) {
+	t.Helper()
 	if database == "" {
 		database = "sqlite:" + filepath.Join(t.TempDir(), "twostep.db")
 	}
@@ -75,35 +87,39 @@ func startServer(t *testing.T, database string, getenv func(string) string) *ins
 		getenv = func(string) string { return "" }
 	}
 	addr := freeAddr(t)
-	in := &instance{issuer: "http://" + addr, database: database, getenv: getenv, stderr: newSyncBuffer()}
+	base := "http://" + addr
+	if issuer == "" {
+		issuer = base
+	}
+	in := &instance{issuer: issuer, database: database, getenv: getenv, stderr: newSyncBuffer()}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--issuer", in.issuer, "--database", database},
+		done <- run(ctx, []string{"serve", "--addr", addr, "--issuer", issuer, "--database", database},
 			getenv, strings.NewReader(""), io.Discard, in.stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("serve returned %v", err)
+			t.Errorf("serve on %s returned %v", addr, err)
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
 		case err := <-done:
-			t.Fatalf("serve exited early: %v\n%s", err, in.stderr)
+			t.Fatalf("serve on %s exited early: %v\n%s", addr, err, in.stderr)
 		default:
 		}
-		resp, err := http.Get(in.issuer + "/healthz")
+		resp, err := http.Get(base + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return in
+				return in, base
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("server did not become healthy: %v\n%s", err, in.stderr)
+			t.Fatalf("instance on %s did not become healthy: %v\n%s", addr, err, in.stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -221,21 +237,24 @@ func waitForFreshStep() {
 	}
 }
 
-// testSecretKey is the secret the PostgreSQL instances share.
+// testSecretKey is the TWOSTEP_SECRET_KEY of the instances that need one
+// (PostgreSQL has no key file beside the database); the instances of one
+// cluster must share it.
 const testSecretKey = "test-secret-key-0123456789abcdef-0123456789"
+
+// secretEnv is a getenv that sets only TWOSTEP_SECRET_KEY, to testSecretKey.
+func secretEnv(key string) string {
+	if key == "TWOSTEP_SECRET_KEY" {
+		return testSecretKey
+	}
+	return ""
+}
 
 // forEachDatabase runs fn on SQLite, and on a fresh PostgreSQL schema when
 // TWOSTEP_TEST_POSTGRES is set (under CI=true it must be).
 func forEachDatabase(t *testing.T, fn func(t *testing.T, database string, getenv func(string) string)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, "", nil) })
-	t.Run("postgres", func(t *testing.T) {
-		fn(t, storagetest.PostgresDSN(t), func(k string) string {
-			if k == "TWOSTEP_SECRET_KEY" {
-				return testSecretKey
-			}
-			return ""
-		})
-	})
+	t.Run("postgres", func(t *testing.T) { fn(t, storagetest.PostgresDSN(t), secretEnv) })
 }
 
 func TestOAuth2CodeFlow(t *testing.T) {

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/pquerna/otp"
-
-	"github.com/twostep/twostep/storage/storagetest"
 )
 
 // What must happen once (a code redeemed, a refresh token rotated, a TOTP
@@ -26,27 +24,6 @@ const (
 	racers     = 20
 	raceRounds = 5
 )
-
-// raceSecretKey is the TWOSTEP_SECRET_KEY of the instances these tests
-// start; the instances of one cluster must share it.
-const raceSecretKey = "race-test-secret-key-0123456789-abcdefghij"
-
-// secretEnv is a getenv that sets only TWOSTEP_SECRET_KEY.
-func secretEnv(key string) string {
-	if key == "TWOSTEP_SECRET_KEY" {
-		return raceSecretKey
-	}
-	return ""
-}
-
-// raceDatabases are the backends the exactly-once tests run on.
-var raceDatabases = []struct {
-	name string
-	dsn  func(testing.TB) string
-}{
-	{"sqlite", storagetest.SQLiteDSN},
-	{"postgres", storagetest.PostgresDSN},
-}
 
 const racePassword = "correct horse battery staple"
 
@@ -243,45 +220,43 @@ func raceToken(t *testing.T, in *instance, rp *relyingParty, form url.Values) oa
 // TestExactlyOnce races real requests for what must happen once, on each
 // database.
 func TestExactlyOnce(t *testing.T) {
-	for _, db := range raceDatabases {
-		t.Run(db.name, func(t *testing.T) {
-			in := startServer(t, db.dsn(t), secretEnv)
-			rp := newRelyingParty(t, in)
-			addUser(t, in, "alice", racePassword)
-			alice, _, _ := enrol(t, rp, "alice")
+	forEachDatabase(t, func(t *testing.T, database string, getenv func(string) string) {
+		in := startServer(t, database, getenv)
+		rp := newRelyingParty(t, in)
+		addUser(t, in, "alice", racePassword)
+		alice, _, _ := enrol(t, rp, "alice")
 
-			// A lost race shows only when the requests overlap, so each
-			// race is run a few times.
-			t.Run("authorization code", func(t *testing.T) {
-				for range raceRounds {
-					code, ar := newCode(t, alice, rp)
-					raceToken(t, in, rp, codeGrant(code, ar))
-				}
-			})
-
-			t.Run("refresh token", func(t *testing.T) {
-				for range raceRounds {
-					code, ar := newCode(t, alice, rp)
-					tok := postOAuth(http.DefaultClient, tokenURL(in.issuer), rp.config.ClientID, rp.config.ClientSecret, codeGrant(code, ar))
-					if tok.status != http.StatusOK || tok.field("refresh_token") == "" {
-						t.Fatalf("exchange: got %s, want tokens with a refresh token", tok)
-					}
-					won := raceToken(t, in, rp, refreshGrant(tok.field("refresh_token")))
-					if rt := won.field("refresh_token"); rt == "" || rt == tok.field("refresh_token") {
-						t.Errorf("rotation: got refresh token %q, want a new one", rt)
-					}
-				}
-			})
-
-			t.Run("refresh token replay revokes the family", func(t *testing.T) {
-				testRefreshReplay(t, in, rp, alice)
-			})
-
-			t.Run("totp code", func(t *testing.T) {
-				testTOTPRace(t, in, rp)
-			})
+		// A lost race shows only when the requests overlap, so each
+		// race is run a few times.
+		t.Run("authorization code", func(t *testing.T) {
+			for range raceRounds {
+				code, ar := newCode(t, alice, rp)
+				raceToken(t, in, rp, codeGrant(code, ar))
+			}
 		})
-	}
+
+		t.Run("refresh token", func(t *testing.T) {
+			for range raceRounds {
+				code, ar := newCode(t, alice, rp)
+				tok := postOAuth(http.DefaultClient, tokenURL(in.issuer), rp.config.ClientID, rp.config.ClientSecret, codeGrant(code, ar))
+				if tok.status != http.StatusOK || tok.field("refresh_token") == "" {
+					t.Fatalf("exchange: got %s, want tokens with a refresh token", tok)
+				}
+				won := raceToken(t, in, rp, refreshGrant(tok.field("refresh_token")))
+				if rt := won.field("refresh_token"); rt == "" || rt == tok.field("refresh_token") {
+					t.Errorf("rotation: got refresh token %q, want a new one", rt)
+				}
+			}
+		})
+
+		t.Run("refresh token replay revokes the family", func(t *testing.T) {
+			testRefreshReplay(t, in, rp, alice)
+		})
+
+		t.Run("totp code", func(t *testing.T) {
+			testTOTPRace(t, in, rp)
+		})
+	})
 }
 
 // testRefreshReplay rotates a refresh token, then presents the old one

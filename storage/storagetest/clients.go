@@ -47,7 +47,7 @@ func checkClient(t *testing.T, got, want *storage.Client, created time.Time) {
 	}
 }
 
-func testClientCreateGetList(t *testing.T, s *storage.Store, clk *clock) {
+func testClientCreateGetList(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	if got, err := s.ListClients(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("list clients of an empty store: got %v, %v, want none", got, err)
@@ -107,7 +107,7 @@ func testClientCreateGetList(t *testing.T, s *storage.Store, clk *clock) {
 	checkClient(t, got[1], &tests[0].client, clk.Now())
 }
 
-func testClientDuplicate(t *testing.T, s *storage.Store, _ *clock) {
+func testClientDuplicate(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	err := s.CreateClient(ctx, &storage.Client{ID: "client-1", Name: "Impostor", Public: true})
@@ -119,7 +119,7 @@ func testClientDuplicate(t *testing.T, s *storage.Store, _ *clock) {
 	}
 }
 
-func testClientDelete(t *testing.T, s *storage.Store, clk *clock) {
+func testClientDelete(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	for _, id := range []string{"client-1", "client-2"} {
@@ -180,7 +180,7 @@ func testClientDelete(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testSecretHasher(t *testing.T, _ *storage.Store, _ *clock) {
+func testSecretHasher(t *testing.T, _ *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	var h storage.SecretHasher
 	hash, err := h.Hash(ctx, []byte("correct horse"))

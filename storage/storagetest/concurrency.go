@@ -44,7 +44,7 @@ func race(op func(i int) error) []error {
 // testConcurrentOnce races callers of each operation that must succeed
 // once: exactly one wins, every other gets the operation's "already done"
 // error, never a database error.
-func testConcurrentOnce(t *testing.T, s *storage.Store, clk *clock) {
+func testConcurrentOnce(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	createUser(t, s, "id-alice", "alice")
@@ -116,7 +116,7 @@ func testConcurrentOnce(t *testing.T, s *storage.Store, clk *clock) {
 }
 
 // testConcurrentHit checks that concurrent attempts are all counted.
-func testConcurrentHit(t *testing.T, s *storage.Store, _ *clock) {
+func testConcurrentHit(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	counts := make([]int, racers)
 	errs := race(func(i int) error {
@@ -139,7 +139,7 @@ func testConcurrentHit(t *testing.T, s *storage.Store, _ *clock) {
 
 // testConcurrentSaveGrant checks that concurrent consents to different
 // scopes are merged, none lost.
-func testConcurrentSaveGrant(t *testing.T, s *storage.Store, _ *clock) {
+func testConcurrentSaveGrant(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	var want []string
 	for i := range racers {

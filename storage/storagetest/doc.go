@@ -12,5 +12,6 @@
 //	}
 //
 // Other packages' tests use New with SQLiteDSN, or with PostgresDSN to run
-// against PostgreSQL as well.
+// against PostgreSQL as well, and a Clock they move by hand as the clock of
+// the store and of the code under test.
 package storagetest

@@ -19,7 +19,7 @@ var expiryTests = []test{
 	{"DeleteExpired", testDeleteExpired},
 }
 
-func testThrottleHit(t *testing.T, s *storage.Store, clk *clock) {
+func testThrottleHit(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	const window = time.Minute
 	steps := []struct {
@@ -59,7 +59,7 @@ func testThrottleHit(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testDeleteExpired(t *testing.T, s *storage.Store, clk *clock) {
+func testDeleteExpired(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	createUser(t, s, "id-alice", "alice")

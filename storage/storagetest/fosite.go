@@ -48,7 +48,7 @@ func createClient(t *testing.T, s *storage.Store, id string) *storage.Client {
 
 // newRequest builds the kind of request fosite stores: an OpenID Connect
 // session with claims and expiries, times in UTC with nanoseconds.
-func newRequest(clk *clock, clientID, requestID, subject string) *fosite.Request {
+func newRequest(clk *Clock, clientID, requestID, subject string) *fosite.Request {
 	now := clk.Now()
 	return &fosite.Request{
 		ID:                requestID,
@@ -158,7 +158,7 @@ func checkRequest(t *testing.T, got fosite.Requester, want *fosite.Request) {
 	}
 }
 
-func testGetClient(t *testing.T, s *storage.Store, _ *clock) {
+func testGetClient(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	want := createClient(t, s, "client-1")
 	tests := []struct {
@@ -225,7 +225,7 @@ func fositeKinds(s *storage.Store) []fositeKind {
 	}
 }
 
-func testFositeCreateGetDelete(t *testing.T, s *storage.Store, clk *clock) {
+func testFositeCreateGetDelete(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	for _, k := range fositeKinds(s) {
@@ -258,7 +258,7 @@ func testFositeCreateGetDelete(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testAuthorizeCode(t *testing.T, s *storage.Store, clk *clock) {
+func testAuthorizeCode(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	if _, err := s.GetAuthorizeCodeSession(ctx, "unknown", newSession()); !errors.Is(err, fosite.ErrNotFound) {
@@ -291,7 +291,7 @@ func testAuthorizeCode(t *testing.T, s *storage.Store, clk *clock) {
 
 // testFositeKindsAreSeparate stores the same signature as every kind: each
 // Get must find its own row, and deleting one must leave the others.
-func testFositeKindsAreSeparate(t *testing.T, s *storage.Store, clk *clock) {
+func testFositeKindsAreSeparate(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	const sig = "same-signature"
@@ -324,7 +324,7 @@ func testFositeKindsAreSeparate(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testRotateRefreshToken(t *testing.T, s *storage.Store, clk *clock) {
+func testRotateRefreshToken(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	want := newRequest(clk, "client-1", "request-1", "user-1")
@@ -379,7 +379,7 @@ func testRotateRefreshToken(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testRevokeByRequestID(t *testing.T, s *storage.Store, clk *clock) {
+func testRevokeByRequestID(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	for _, id := range []string{"request-1", "request-2"} {

@@ -15,7 +15,7 @@ var grantTests = []test{
 	{"Grants/Delete", testGrantDelete},
 }
 
-func testGrantSave(t *testing.T, s *storage.Store, clk *clock) {
+func testGrantSave(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	if _, err := s.GetGrant(ctx, "id-alice", "client-1"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("get before save: got %v, want storage.ErrNotFound", err)
@@ -89,7 +89,7 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(a, b)
 }
 
-func testGrantDelete(t *testing.T, s *storage.Store, _ *clock) {
+func testGrantDelete(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	for _, c := range []string{"client-1", "client-2"} {
 		if err := s.SaveGrant(ctx, "id-alice", c, []string{"openid"}); err != nil {

@@ -26,7 +26,7 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
-func testSigningKeyRotation(t *testing.T, s *storage.Store, clk *clock) {
+func testSigningKeyRotation(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	if keys, err := s.ListSigningKeys(ctx, time.Time{}); err != nil || len(keys) != 0 {
 		t.Fatalf("list keys of an empty store: got %d, %v, want none", len(keys), err)
@@ -80,7 +80,7 @@ func testSigningKeyRotation(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testSigningKeySealed(t *testing.T, s *storage.Store, _ *clock) {
+func testSigningKeySealed(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	der := randomBytes(t, 128)
 	if err := s.CreateSigningKey(ctx, storage.SigningKey{ID: "key-1", Algorithm: "RS256", PrivateKey: der}); err != nil {
@@ -92,7 +92,7 @@ func testSigningKeySealed(t *testing.T, s *storage.Store, _ *clock) {
 	}
 }
 
-func testSigningKeyDuplicate(t *testing.T, s *storage.Store, clk *clock) {
+func testSigningKeyDuplicate(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	if err := s.CreateSigningKey(ctx, storage.SigningKey{ID: "key-1", Algorithm: "RS256", PrivateKey: []byte("one")}); err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ func checkLoginSession(t *testing.T, got, want storage.LoginSession) {
 	}
 }
 
-func testLoginSessionCreateGet(t *testing.T, s *storage.Store, clk *clock) {
+func testLoginSessionCreateGet(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	now := clk.Now()
 	tests := []struct {
@@ -92,7 +92,7 @@ func testLoginSessionCreateGet(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testLoginSessionExpiry(t *testing.T, s *storage.Store, clk *clock) {
+func testLoginSessionExpiry(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createLoginSession(t, s, clk, "login-1", storage.StatePassword, "")
 	expires := t0.Add(time.Hour)
@@ -113,7 +113,7 @@ func testLoginSessionExpiry(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testLoginSessionAdvance(t *testing.T, s *storage.Store, clk *clock) {
+func testLoginSessionAdvance(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	first := createLoginSession(t, s, clk, "login-1", storage.StatePassword, "")
 	clk.Add(time.Minute)
@@ -158,7 +158,7 @@ func testLoginSessionAdvance(t *testing.T, s *storage.Store, clk *clock) {
 
 // testLoginSessionAdvanceRefused checks that a refused advance changes
 // nothing: the session still answers to its old ID, unchanged.
-func testLoginSessionAdvanceRefused(t *testing.T, s *storage.Store, clk *clock) {
+func testLoginSessionAdvanceRefused(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createLoginSession(t, s, clk, "taken", storage.StatePassword, "")
 	tests := []struct {
@@ -208,7 +208,7 @@ func testLoginSessionAdvanceRefused(t *testing.T, s *storage.Store, clk *clock) 
 	}
 }
 
-func testPendingTOTPSecret(t *testing.T, s *storage.Store, clk *clock) {
+func testPendingTOTPSecret(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	const secret = "PENDINGSECRETABCDEFGHIJKLMNOPQRS"
 	createLoginSession(t, s, clk, "login-1", storage.StatePassword, "")
@@ -244,7 +244,7 @@ func testPendingTOTPSecret(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testLoginSessionSetAuthRequestDelete(t *testing.T, s *storage.Store, clk *clock) {
+func testLoginSessionSetAuthRequestDelete(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createLoginSession(t, s, clk, "login-1", storage.StateDone, "id-alice")
 	if err := s.SetLoginSessionAuthRequest(ctx, "login-1", "auth-2"); err != nil {
@@ -271,7 +271,7 @@ func testLoginSessionSetAuthRequestDelete(t *testing.T, s *storage.Store, clk *c
 	}
 }
 
-func newAuthRequest(clk *clock, id string) storage.AuthRequest {
+func newAuthRequest(clk *Clock, id string) storage.AuthRequest {
 	return storage.AuthRequest{
 		ID:       id,
 		ClientID: "client-1",
@@ -289,7 +289,7 @@ func newAuthRequest(clk *clock, id string) storage.AuthRequest {
 	}
 }
 
-func testAuthRequestCreateGet(t *testing.T, s *storage.Store, clk *clock) {
+func testAuthRequestCreateGet(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	want := newAuthRequest(clk, "auth-1")
 	if err := s.CreateAuthRequest(ctx, want); err != nil {
@@ -316,7 +316,7 @@ func testAuthRequestCreateGet(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testAuthRequestDecide(t *testing.T, s *storage.Store, clk *clock) {
+func testAuthRequestDecide(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	for _, id := range []string{"auth-1", "auth-2"} {
 		if err := s.CreateAuthRequest(ctx, newAuthRequest(clk, id)); err != nil {
@@ -360,7 +360,7 @@ func testAuthRequestDecide(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testAuthRequestDelete(t *testing.T, s *storage.Store, clk *clock) {
+func testAuthRequestDelete(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	for _, id := range []string{"auth-1", "auth-2"} {
 		if err := s.CreateAuthRequest(ctx, newAuthRequest(clk, id)); err != nil {
@@ -381,7 +381,7 @@ func testAuthRequestDelete(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testAuthRequestExpiry(t *testing.T, s *storage.Store, clk *clock) {
+func testAuthRequestExpiry(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	if err := s.CreateAuthRequest(ctx, newAuthRequest(clk, "auth-1")); err != nil {
 		t.Fatal(err)

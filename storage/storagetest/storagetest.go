@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -99,44 +98,15 @@ func PostgresDSN(t testing.TB) string {
 	return u.String()
 }
 
-// clock is a fake time source that the tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// t0 is where every fake clock starts. It carries nanoseconds so that
+// t0 is where the suite's fake clocks start. It carries nanoseconds so that
 // the tests see the store truncate to microseconds.
 var t0 = time.Date(2030, time.March, 4, 5, 6, 7, 123456789, time.UTC)
-
-func newClock() *clock { return &clock{now: t0} }
-
-// Now returns the fake time.
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Add moves the fake time by d.
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// Set moves the fake time to tm.
-func (c *clock) Set(tm time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = tm
-}
 
 // test is one conformance test: it gets a fresh store and the fake clock
 // that store reads.
 type test struct {
 	name string
-	run  func(t *testing.T, s *storage.Store, clk *clock)
+	run  func(t *testing.T, s *storage.Store, clk *Clock)
 }
 
 // Run runs the conformance suite. newStore must give each subtest a fresh,
@@ -153,7 +123,7 @@ func Run(t *testing.T, newStore NewStore) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := newClock()
+			clk := NewClock(t0)
 			tc.run(t, newStore(t, clk.Now), clk)
 		})
 	}

@@ -19,7 +19,7 @@ var transactionTests = []test{
 	{"Transaction/NoTransaction", testNoTransaction},
 }
 
-func testTransactionFinish(t *testing.T, s *storage.Store, clk *clock) {
+func testTransactionFinish(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	tests := []struct {
@@ -58,7 +58,7 @@ func testTransactionFinish(t *testing.T, s *storage.Store, clk *clock) {
 
 // testTransactionIsolation checks that a write is invisible outside its
 // transaction until it commits.
-func testTransactionIsolation(t *testing.T, s *storage.Store, clk *clock) {
+func testTransactionIsolation(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	txCtx, err := s.BeginTX(ctx)
@@ -83,7 +83,7 @@ func testTransactionIsolation(t *testing.T, s *storage.Store, clk *clock) {
 // testTransactionJoined checks that methods that write several rows in
 // their own transaction join the caller's instead, so the caller's
 // rollback undoes them.
-func testTransactionJoined(t *testing.T, s *storage.Store, clk *clock) {
+func testTransactionJoined(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createClient(t, s, "client-1")
 	tests := []struct {
@@ -131,7 +131,7 @@ func testTransactionJoined(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testNoTransaction(t *testing.T, s *storage.Store, _ *clock) {
+func testNoTransaction(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	if err := s.Commit(ctx); err == nil {
 		t.Error("commit without a transaction: got nil, want an error")

@@ -55,7 +55,7 @@ func checkUser(t *testing.T, got, want storage.User, created time.Time) {
 	}
 }
 
-func testUserCreateGet(t *testing.T, s *storage.Store, clk *clock) {
+func testUserCreateGet(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	alice := createUser(t, s, "id-alice", "alice")
 	bare := storage.User{ID: "id-bare", Username: "bare", PasswordHash: "h", CreatedAt: t0.Add(-time.Hour)}
@@ -83,7 +83,7 @@ func testUserCreateGet(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testUserErrors(t *testing.T, s *storage.Store, _ *clock) {
+func testUserErrors(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	tests := []struct {
@@ -122,7 +122,7 @@ func testUserErrors(t *testing.T, s *storage.Store, _ *clock) {
 	}
 }
 
-func testUserList(t *testing.T, s *storage.Store, clk *clock) {
+func testUserList(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	users, err := s.ListUsers(ctx)
 	if err != nil || len(users) != 0 {
@@ -146,7 +146,7 @@ func testUserList(t *testing.T, s *storage.Store, clk *clock) {
 }
 
 // createLoginSession stores a login session of user in state.
-func createLoginSession(t *testing.T, s *storage.Store, clk *clock, id, state, userID string) storage.LoginSession {
+func createLoginSession(t *testing.T, s *storage.Store, clk *Clock, id, state, userID string) storage.LoginSession {
 	t.Helper()
 	ls := storage.LoginSession{
 		ID:            id,
@@ -162,7 +162,7 @@ func createLoginSession(t *testing.T, s *storage.Store, clk *clock, id, state, u
 	return ls
 }
 
-func testUserDisable(t *testing.T, s *storage.Store, clk *clock) {
+func testUserDisable(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	createUser(t, s, "id-bob", "bob")
@@ -222,7 +222,7 @@ func testUserDisable(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testUserSetPasswordHash(t *testing.T, s *storage.Store, clk *clock) {
+func testUserSetPasswordHash(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	createUser(t, s, "id-bob", "bob")
@@ -245,7 +245,7 @@ func testUserSetPasswordHash(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testUserTOTP(t *testing.T, s *storage.Store, clk *clock) {
+func testUserTOTP(t *testing.T, s *storage.Store, clk *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	const secret = "JBSWY3DPEHPK3PXP"
@@ -325,7 +325,7 @@ func testUserTOTP(t *testing.T, s *storage.Store, clk *clock) {
 	}
 }
 
-func testUserTOTPSealed(t *testing.T, s *storage.Store, _ *clock) {
+func testUserTOTPSealed(t *testing.T, s *storage.Store, _ *Clock) {
 	ctx := context.Background()
 	createUser(t, s, "id-alice", "alice")
 	createUser(t, s, "id-bob", "bob")
