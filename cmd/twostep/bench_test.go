@@ -1,9 +1,14 @@
 package main
 
-// Load benchmarks: the real server, started through run on a temp SQLite
-// database, driven over loopback HTTP by benchClients concurrent clients.
-// Each reports req/s (for BenchmarkLogin: whole logins per second) and the
-// p50 and p99 latency of one request (one login). Run them with
+// Load benchmarks: the real server, started through run, driven over
+// loopback HTTP by benchClients concurrent clients. Each benchmark runs
+// as the sub-benchmark "sqlite" on a temp SQLite database and as
+// "postgres" on a fresh schema of the server in TWOSTEP_TEST_POSTGRES
+// (skipped when that is empty). Each reports req/s (for BenchmarkLogin:
+// whole logins per second), the p50 and p99 latency of one request (one
+// login), and, from the server's own /metrics once the load has ended,
+// its goroutines, open database connections and heap in use. Run them
+// with
 //
 //	go test -run '^$' -bench . -benchtime 5s ./cmd/twostep/
 //
@@ -26,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +45,7 @@ import (
 
 	"github.com/twostep/twostep/login"
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/storage/storagetest"
 )
 
 const (
@@ -55,9 +62,30 @@ const (
 	benchLoginScope = "openid profile email"
 )
 
+// benchDatabase is the database a benchmark's server runs on: its DSN
+// and the environment the server and the CLI see.
+type benchDatabase struct {
+	dsn    string
+	getenv func(string) string
+}
+
+// benchEachDatabase runs fn as the sub-benchmark "sqlite", on a temp SQLite
+// file whose secret key file twostep creates beside it, and as "postgres",
+// on a fresh schema of the server in TWOSTEP_TEST_POSTGRES with
+// TWOSTEP_SECRET_KEY set (skipped when the variable is empty, failed when
+// it is empty under CI=true).
+func benchEachDatabase(b *testing.B, fn func(b *testing.B, db benchDatabase)) {
+	b.Run("sqlite", func(b *testing.B) {
+		fn(b, benchDatabase{dsn: storagetest.SQLiteDSN(b), getenv: func(string) string { return "" }})
+	})
+	b.Run("postgres", func(b *testing.B) {
+		fn(b, benchDatabase{dsn: storagetest.PostgresDSN(b), getenv: secretEnv})
+	})
+}
+
 // benchServer is a twostep started through run, as `twostep serve` starts,
-// for a benchmark: a temp SQLite database, its log in a temp file, and one
-// HTTP transport shared by every client.
+// for a benchmark: its database, its log in a temp file, and one HTTP
+// transport shared by every client.
 type benchServer struct {
 	issuer   string
 	database string
@@ -70,15 +98,16 @@ type benchServer struct {
 	http *http.Client
 }
 
-// startBenchServer prepares a temp database (seed may write to it through
-// the store, before the server starts), runs `twostep serve` on a free
-// port and waits for /healthz. The server stops when the benchmark ends.
-func startBenchServer(tb testing.TB, seed func(ctx context.Context, srv *benchServer, store *storage.Store) error) *benchServer {
+// startBenchServer prepares the database (seed may write to it through
+// the store, before the server starts), runs `twostep serve` on it on a
+// free port and waits for /healthz. The server stops when the benchmark
+// ends.
+func startBenchServer(tb testing.TB, db benchDatabase, seed func(ctx context.Context, srv *benchServer, store *storage.Store) error) *benchServer {
 	tb.Helper()
 	dir := tb.TempDir()
 	srv := &benchServer{
-		database: "sqlite:" + filepath.Join(dir, "twostep.db"),
-		getenv:   func(string) string { return "" },
+		database: db.dsn,
+		getenv:   db.getenv,
 		logPath:  filepath.Join(dir, "twostep.log"),
 		transport: &http.Transport{
 			Proxy:               nil, // loopback: never a proxy from the environment
@@ -96,8 +125,8 @@ func startBenchServer(tb testing.TB, seed func(ctx context.Context, srv *benchSe
 
 	ctx := context.Background()
 	if seed != nil {
-		db := dbFlags{database: srv.database}
-		store, _, err := db.open(ctx, env{getenv: srv.getenv, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}, storage.Options{})
+		flags := dbFlags{database: srv.database}
+		store, _, err := flags.open(ctx, env{getenv: srv.getenv, stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard}, storage.Options{})
 		if err != nil {
 			tb.Fatalf("open store to seed: %v", err)
 		}
@@ -202,19 +231,27 @@ func (srv *benchServer) addClient(tb testing.TB, id string) string {
 
 // benchResult is what one load run measured.
 type benchResult struct {
-	ok, failed int
-	elapsed    time.Duration
-	latencies  []time.Duration // of the successful operations, sorted
-	firstErr   error
+	ok      int // successful operations
+	elapsed time.Duration
 }
 
 // benchLoad calls op once per b.Loop iteration, from benchClients goroutines at
 // once, and reports throughput and latency percentiles of op. The
 // benchmark function runs once (b.Loop), so setup happens once. op gets
 // its worker's index (0..benchClients-1) and the iteration's index.
-func benchLoad(b *testing.B, op func(ctx context.Context, worker, i int) error) benchResult {
+//
+// It also reads srv's /metrics before, during (four times a second) and after
+// the load, reports the gauges that would grow if the server leaked (see
+// benchGrowth), and fails the benchmark if the open database connections
+// ever exceed the pool's bound.
+func benchLoad(b *testing.B, srv *benchServer, op func(ctx context.Context, worker, i int) error) benchResult {
 	b.Helper()
 	ctx := context.Background()
+	runtime.GC() // so heap in use is what is live, before and after alike
+	before, err := srv.metrics(ctx)
+	if err != nil {
+		b.Fatalf("metrics before the load: %v", err)
+	}
 	work := make(chan int)
 	lat := make([][]time.Duration, benchClients)
 	var failed atomic.Int64
@@ -238,6 +275,9 @@ func benchLoad(b *testing.B, op func(ctx context.Context, worker, i int) error) 
 			}
 		}()
 	}
+	stopSampling := make(chan struct{})
+	peak := make(chan benchMetrics, 1)
+	go func() { peak <- srv.peakMetrics(ctx, stopSampling) }()
 	cpu0 := sampleBenchCPU()
 	start := time.Now()
 	i := 0
@@ -247,78 +287,41 @@ func benchLoad(b *testing.B, op func(ctx context.Context, worker, i int) error) 
 	}
 	close(work)
 	wg.Wait()
-	res := benchResult{elapsed: time.Since(start), failed: int(failed.Load()), firstErr: firstErr}
+	res := benchResult{elapsed: time.Since(start)}
 	cpu1 := sampleBenchCPU()
+	close(stopSampling)
+	during := <-peak
+	var all []time.Duration
 	for _, l := range lat {
-		res.latencies = append(res.latencies, l...)
+		all = append(all, l...)
 	}
-	slices.Sort(res.latencies)
-	res.ok = len(res.latencies)
-	if res.failed > 0 {
-		b.Fatalf("%d of %d requests failed; the first: %v", res.failed, res.failed+res.ok, res.firstErr)
+	slices.Sort(all)
+	res.ok = len(all)
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d requests failed; the first: %v", n, int(n)+res.ok, firstErr)
 	}
 	b.ReportMetric(float64(res.ok)/res.elapsed.Seconds(), "req/s")
-	b.ReportMetric(benchMS(benchPercentile(res.latencies, 50)), "p50-ms")
-	b.ReportMetric(benchMS(benchPercentile(res.latencies, 99)), "p99-ms")
+	b.ReportMetric(benchMS(benchPercentile(all, 50)), "p50-ms")
+	b.ReportMetric(benchMS(benchPercentile(all, 99)), "p99-ms")
 	if cpu0.ok && cpu1.ok {
 		// How much CPU this process (server and clients) had, and how
 		// much other processes took meanwhile: results are comparable
-		// only between runs that had the machine to themselves.
+		// only between runs that had the machine to themselves. On
+		// PostgreSQL the database server's own processes are counted
+		// apart, as postgres-cores: they are part of the system measured.
 		self := cpu1.self - cpu0.self
+		pg := cpu1.postgres - cpu0.postgres
 		b.ReportMetric(float64(self)/float64(res.elapsed), "cpu-cores")
-		b.ReportMetric(float64(max(cpu1.busy-cpu0.busy-self, 0))/float64(res.elapsed), "others-cores")
+		if strings.HasPrefix(srv.database, "postgres") {
+			b.ReportMetric(float64(pg)/float64(res.elapsed), "postgres-cores")
+		} else {
+			pg = 0
+		}
+		b.ReportMetric(float64(max(cpu1.busy-cpu0.busy-self-pg, 0))/float64(res.elapsed), "others-cores")
 	}
+	srv.benchGrowth(b, before, during)
 	return res
 }
-
-// benchCPU is the CPU time used so far by this process and by the whole
-// machine (every state but idle and iowait, steal included), read from
-// /proc on Linux; ok is false elsewhere.
-type benchCPU struct {
-	self, busy time.Duration
-	ok         bool
-}
-
-// sampleBenchCPU reads the CPU time used so far.
-func sampleBenchCPU() benchCPU {
-	const tick = 10 * time.Millisecond // USER_HZ, 100 on Linux
-	stat, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return benchCPU{}
-	}
-	// The fields after "(comm) " start with the state, field 3; utime and
-	// stime are fields 14 and 15 (proc(5)).
-	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
-	all, err := os.ReadFile("/proc/stat")
-	if err != nil || len(f) < 13 {
-		return benchCPU{}
-	}
-	line, _, _ := strings.Cut(string(all), "\n")
-	g := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
-	if len(g) < 9 || g[0] != "cpu" {
-		return benchCPU{}
-	}
-	var n [10]int64
-	for i, v := range []string{f[11], f[12], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]} {
-		if _, err := fmt.Sscan(v, &n[i]); err != nil {
-			return benchCPU{}
-		}
-	}
-	self := n[0] + n[1]
-	busy := n[2] + n[3] + n[4] + n[7] + n[8] + n[9] // user nice system irq softirq steal
-	return benchCPU{self: time.Duration(self) * tick, busy: time.Duration(busy) * tick, ok: true}
-}
-
-// benchPercentile returns the nearest-rank p-th percentile of sorted.
-func benchPercentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[min(max(rank, 0), len(sorted)-1)]
-}
-
-func benchMS(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // benchDrain reads and closes a response body so its connection is reused.
 func benchDrain(resp *http.Response) ([]byte, error) {
@@ -370,26 +373,30 @@ func (srv *benchServer) postForm(ctx context.Context, path, clientID, secret str
 }
 
 func BenchmarkDiscovery(b *testing.B) {
-	srv := startBenchServer(b, nil)
-	u := srv.issuer + "/.well-known/openid-configuration"
-	benchLoad(b, func(ctx context.Context, _, _ int) error {
-		body, err := srv.get(ctx, u)
-		if err == nil && !bytes.Contains(body, []byte(`"jwks_uri"`)) {
-			err = fmt.Errorf("discovery document without jwks_uri: %.200s", body)
-		}
-		return err
+	benchEachDatabase(b, func(b *testing.B, db benchDatabase) {
+		srv := startBenchServer(b, db, nil)
+		u := srv.issuer + "/.well-known/openid-configuration"
+		benchLoad(b, srv, func(ctx context.Context, _, _ int) error {
+			body, err := srv.get(ctx, u)
+			if err == nil && !bytes.Contains(body, []byte(`"jwks_uri"`)) {
+				err = fmt.Errorf("discovery document without jwks_uri: %.200s", body)
+			}
+			return err
+		})
 	})
 }
 
 func BenchmarkJWKS(b *testing.B) {
-	srv := startBenchServer(b, nil)
-	u := srv.issuer + "/.well-known/jwks.json"
-	benchLoad(b, func(ctx context.Context, _, _ int) error {
-		body, err := srv.get(ctx, u)
-		if err == nil && !bytes.Contains(body, []byte(`"kid"`)) {
-			err = fmt.Errorf("JWKS without a kid: %.200s", body)
-		}
-		return err
+	benchEachDatabase(b, func(b *testing.B, db benchDatabase) {
+		srv := startBenchServer(b, db, nil)
+		u := srv.issuer + "/.well-known/jwks.json"
+		benchLoad(b, srv, func(ctx context.Context, _, _ int) error {
+			body, err := srv.get(ctx, u)
+			if err == nil && !bytes.Contains(body, []byte(`"kid"`)) {
+				err = fmt.Errorf("JWKS without a kid: %.200s", body)
+			}
+			return err
+		})
 	})
 }
 
@@ -410,14 +417,16 @@ func (srv *benchServer) clientCredentials(ctx context.Context, clientID, secret 
 }
 
 func BenchmarkClientCredentials(b *testing.B) {
-	var secret string
-	srv := startBenchServer(b, func(_ context.Context, srv *benchServer, _ *storage.Store) error {
-		secret = srv.addClient(b, benchClientID)
-		return nil
-	})
-	benchLoad(b, func(ctx context.Context, _, _ int) error {
-		_, err := srv.clientCredentials(ctx, benchClientID, secret)
-		return err
+	benchEachDatabase(b, func(b *testing.B, db benchDatabase) {
+		var secret string
+		srv := startBenchServer(b, db, func(_ context.Context, srv *benchServer, _ *storage.Store) error {
+			secret = srv.addClient(b, benchClientID)
+			return nil
+		})
+		benchLoad(b, srv, func(ctx context.Context, _, _ int) error {
+			_, err := srv.clientCredentials(ctx, benchClientID, secret)
+			return err
+		})
 	})
 }
 
@@ -426,25 +435,27 @@ func BenchmarkClientCredentials(b *testing.B) {
 const benchTokens = 1000
 
 func BenchmarkIntrospection(b *testing.B) {
-	var secret string
-	srv := startBenchServer(b, func(_ context.Context, srv *benchServer, _ *storage.Store) error {
-		secret = srv.addClient(b, benchClientID)
-		return nil
-	})
-	tokens := make([]string, benchTokens)
-	ctx := context.Background()
-	for i := range tokens {
-		var err error
-		if tokens[i], err = srv.clientCredentials(ctx, benchClientID, secret); err != nil {
-			b.Fatalf("issue token %d: %v", i, err)
+	benchEachDatabase(b, func(b *testing.B, db benchDatabase) {
+		var secret string
+		srv := startBenchServer(b, db, func(_ context.Context, srv *benchServer, _ *storage.Store) error {
+			secret = srv.addClient(b, benchClientID)
+			return nil
+		})
+		tokens := make([]string, benchTokens)
+		ctx := context.Background()
+		for i := range tokens {
+			var err error
+			if tokens[i], err = srv.clientCredentials(ctx, benchClientID, secret); err != nil {
+				b.Fatalf("issue token %d: %v", i, err)
+			}
 		}
-	}
-	benchLoad(b, func(ctx context.Context, _, i int) error {
-		body, err := srv.postForm(ctx, "/oauth2/introspect", benchClientID, secret, url.Values{"token": {tokens[i%len(tokens)]}})
-		if err == nil && !bytes.Contains(body, []byte(`"active":true`)) {
-			err = fmt.Errorf("introspection: want an active token, got %.200s", body)
-		}
-		return err
+		benchLoad(b, srv, func(ctx context.Context, _, i int) error {
+			body, err := srv.postForm(ctx, "/oauth2/introspect", benchClientID, secret, url.Values{"token": {tokens[i%len(tokens)]}})
+			if err == nil && !bytes.Contains(body, []byte(`"active":true`)) {
+				err = fmt.Errorf("introspection: want an active token, got %.200s", body)
+			}
+			return err
+		})
 	})
 }
 
@@ -505,10 +516,12 @@ var benchLoginSteps = []string{"authorize+login page", "password", "totp+code", 
 // (→ authorize again, consent remembered, → the code at redirect_uri),
 // then the code exchange with PKCE through golang.org/x/oauth2. Each
 // login has its own cookie jar.
-func BenchmarkLogin(b *testing.B) {
+func BenchmarkLogin(b *testing.B) { benchEachDatabase(b, benchLogin) }
+
+func benchLogin(b *testing.B, db benchDatabase) {
 	var secret string
 	var users []*benchUser
-	srv := startBenchServer(b, func(ctx context.Context, srv *benchServer, store *storage.Store) error {
+	srv := startBenchServer(b, db, func(ctx context.Context, srv *benchServer, store *storage.Store) error {
 		secret = srv.addClient(b, benchClientID)
 		start := time.Now()
 		var err error
@@ -529,7 +542,7 @@ func BenchmarkLogin(b *testing.B) {
 		steps[w] = make([][]time.Duration, len(benchLoginSteps))
 	}
 	var waits atomic.Int64
-	res := benchLoad(b, func(ctx context.Context, w, i int) error {
+	res := benchLoad(b, srv, func(ctx context.Context, w, i int) error {
 		u := users[i%len(users)]
 		step := time.Now().Unix() / 30
 		if u.lastStep.Load() >= step {
