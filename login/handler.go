@@ -263,6 +263,23 @@ func (h *Handler) newTokens() (value, csrf string, err error) {
 	return value, csrf, nil
 }
 
+// advance moves the session ls from state `from` to next. If another
+// request (a double submit) advanced or ended it first, the browser goes
+// back to the password page; a failure shows the error page. Either way
+// it returns false and the caller stops.
+func (h *Handler) advance(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, from string, next storage.LoginSession) bool {
+	err := h.store.AdvanceLoginSession(r.Context(), ls.ID, from, next)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		redirect(w, r, loginURL(ls.AuthRequestID))
+		return false
+	case err != nil:
+		h.serverError(w, r, "advance login session", err, next.UserID)
+		return false
+	}
+	return true
+}
+
 // validToken reports whether v looks like a value newToken made, so that
 // arbitrary cookie junk never reaches the database.
 func validToken(v string) bool {

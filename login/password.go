@@ -169,14 +169,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		PasswordAt:    now,
 		ExpiresAt:     now.Add(stepLifetime),
 	}
-	err = h.store.AdvanceLoginSession(ctx, ls.ID, storage.StatePassword, next)
-	switch {
-	case errors.Is(err, storage.ErrConflict):
-		// Another request (a double submit) advanced or ended it first.
-		redirect(w, r, loginURL(ls.AuthRequestID))
-		return
-	case err != nil:
-		h.serverError(w, r, "advance login session", err, u.ID)
+	if !h.advance(w, r, ls, storage.StatePassword, next) {
 		return
 	}
 	h.resetThrottle(w, r, usernameKey(username), u.ID)

@@ -204,13 +204,7 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 		AMR:       []string{"pwd", "otp", "mfa"},
 		ExpiresAt: now.Add(h.lifetime),
 	}
-	err = h.store.AdvanceLoginSession(ctx, ls.ID, storage.StateTOTP, next)
-	switch {
-	case errors.Is(err, storage.ErrConflict):
-		redirect(w, r, loginURL(ls.AuthRequestID))
-		return
-	case err != nil:
-		h.serverError(w, r, "advance login session", err, u.ID)
+	if !h.advance(w, r, ls, storage.StateTOTP, next) {
 		return
 	}
 	h.resetThrottle(w, r, codeKey(u.ID), u.ID)

@@ -335,18 +335,7 @@ func (srv *benchServer) get(ctx context.Context, u string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := srv.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	body, err := benchDrain(resp)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s: %.200s", u, resp.Status, body)
-	}
-	return body, nil
+	return srv.do(req)
 }
 
 // postForm posts form with HTTP Basic client authentication and fails
@@ -358,6 +347,11 @@ func (srv *benchServer) postForm(ctx context.Context, path, clientID, secret str
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	return srv.do(req)
+}
+
+// do sends req and returns the body, failing unless it answers 200.
+func (srv *benchServer) do(req *http.Request) ([]byte, error) {
 	resp, err := srv.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -367,7 +361,7 @@ func (srv *benchServer) postForm(ctx context.Context, path, clientID, secret str
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("POST %s: %s: %.200s", path, resp.Status, body)
+		return nil, fmt.Errorf("%s %s: %s: %.200s", req.Method, req.URL.Path, resp.Status, body)
 	}
 	return body, nil
 }
