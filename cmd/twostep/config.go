@@ -146,6 +146,19 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseNoArgs parses the flags of a command that takes no positional
+// arguments, refusing any.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), pos[0])
+	}
+	return nil
+}
+
 // newFlagSet returns a FlagSet that reports errors to stderr and does not
 // exit.
 func newFlagSet(name string, e env) *flag.FlagSet {

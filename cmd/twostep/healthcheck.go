@@ -12,10 +12,8 @@ import (
 func runHealthcheck(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("healthcheck", e)
 	target := fs.String("url", "http://127.0.0.1:8080/readyz", "readiness URL to check")
-	if pos, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return fmt.Errorf("healthcheck: unexpected argument %q", pos[0])
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -25,10 +25,8 @@ func runKeys(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("keys "+sub, e)
 	var db dbFlags
 	db.register(fs, e)
-	if pos, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return fmt.Errorf("keys %s: unexpected argument %q", sub, pos[0])
 	}
 	store, _, err := db.open(ctx, e, storage.Options{})
 	if err != nil {

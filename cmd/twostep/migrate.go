@@ -11,10 +11,8 @@ func runMigrate(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("migrate", e)
 	var db dbFlags
 	db.register(fs, e)
-	if rest, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return fmt.Errorf("migrate: unexpected argument %q", rest[0])
 	}
 	store, _, err := db.open(ctx, e, storage.Options{})
 	if err != nil {

@@ -76,10 +76,8 @@ func start(ctx context.Context, e env, name, defaultDB string, args []string) (*
 	fs := newFlagSet(name, e)
 	var f serveFlags
 	f.register(fs, e, defaultDB)
-	if pos, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return nil, err
-	} else if len(pos) > 0 {
-		return nil, fmt.Errorf("%s: unexpected argument %q", name, pos[0])
 	}
 	logger, err := newLogger(f.logFormat, e.stderr)
 	if err != nil {
