@@ -25,6 +25,10 @@ var SupportedScopes = []string{"openid", "offline_access", "profile", "email", "
 // PAPE multi-factor policy, since every login checks two factors.
 const ACR = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
 
+// DefaultKeyRetention is how long a rotated-out signing key stays in the
+// JWKS, so tokens it signed (an hour's worth) still verify with margin.
+const DefaultKeyRetention = 24 * time.Hour
+
 // Sessions is what the authorization and logout endpoints need from the
 // login package: who completed both factors in this browser, and how to end
 // that.
@@ -53,7 +57,7 @@ type Config struct {
 	// the same one.
 	HMACSecret []byte
 	// KeyRetention is how long a rotated-out signing key stays in the JWKS;
-	// 24 hours when zero.
+	// DefaultKeyRetention when zero.
 	KeyRetention time.Duration
 	// Events may be nil.
 	Events Events
@@ -91,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	retention := cfg.KeyRetention
 	if retention == 0 {
-		retention = 24 * time.Hour
+		retention = DefaultKeyRetention
 	}
 	keys, err := NewKeySet(ctx, cfg.Store, retention, now)
 	if err != nil {

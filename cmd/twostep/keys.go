@@ -11,9 +11,6 @@ import (
 	"github.com/twostep/twostep/storage"
 )
 
-// keyRetention is how long a rotated-out key stays published.
-const keyRetention = 24 * time.Hour
-
 func runKeys(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		return errors.New("keys: want a subcommand: list or rotate")
@@ -38,10 +35,10 @@ func runKeys(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", id, keyRetention)
+		fmt.Fprintf(e.stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", id, oidc.DefaultKeyRetention)
 		return nil
 	}
-	keys, err := store.ListSigningKeys(ctx, time.Now().Add(-keyRetention))
+	keys, err := store.ListSigningKeys(ctx, time.Now().Add(-oidc.DefaultKeyRetention))
 	if err != nil {
 		return err
 	}
@@ -50,7 +47,7 @@ func runKeys(ctx context.Context, e env, args []string) error {
 	for _, k := range keys {
 		status := "signing"
 		if !k.RetiredAt.IsZero() {
-			status = "published until " + k.RetiredAt.Add(keyRetention).Format(time.RFC3339)
+			status = "published until " + k.RetiredAt.Add(oidc.DefaultKeyRetention).Format(time.RFC3339)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), status)
 	}

@@ -145,7 +145,7 @@ func buildServer(ctx context.Context, f serveFlags, logger *slog.Logger, store *
 	}
 	provider, err := oidc.New(ctx, oidc.Config{
 		Issuer: issuer.String(), Store: store, Pages: pages, Logger: logger, Sessions: lh,
-		HMACSecret: k.hmac, KeyRetention: keyRetention, Events: m,
+		HMACSecret: k.hmac, Events: m,
 	})
 	if err != nil {
 		return nil, err
