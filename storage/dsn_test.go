@@ -65,23 +65,27 @@ func TestParseDSN(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()
-	key := make([]byte, 32)
+	sqliteDSN := "sqlite:" + filepath.Join(t.TempDir(), "a.db")
+	ring := []SecretKey{{Version: 1, Key: make([]byte, 32)}}
 	tests := []struct {
 		name        string
 		dsn         string
-		key         []byte
+		keys        []SecretKey
 		wantErr     error // nil: any error
 		wantErrText string
 	}{
-		{"short key", "sqlite:" + filepath.Join(t.TempDir(), "a.db"), make([]byte, 16), nil, "secret key must be 32 bytes, got 16"},
-		{"bad DSN", "mysql://root:hunter2@db/x", key, nil, "unsupported DSN"},
-		{"bad postgres URL", "postgres://u:hunter2@db:port/x", key, nil, "bad postgres DSN"},
-		{"unreachable postgres", "postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", key, ErrUnavailable, "postgres"},
-		{"sqlite directory missing", "sqlite:" + filepath.Join(t.TempDir(), "missing", "a.db"), key, ErrUnavailable, "sqlite"},
+		{"no key", sqliteDSN, nil, nil, "a secret key is required"},
+		{"short key", sqliteDSN, []SecretKey{{Version: 1, Key: make([]byte, 16)}}, nil, "secret key 1 must be 32 bytes, got 16"},
+		{"short older key", sqliteDSN, []SecretKey{{Version: 2, Key: make([]byte, 32)}, {Version: 1, Key: make([]byte, 31)}}, nil, "secret key 1 must be 32 bytes, got 31"},
+		{"version twice", sqliteDSN, []SecretKey{{Version: 3, Key: make([]byte, 32)}, {Version: 3, Key: make([]byte, 32)}}, nil, "secret key version 3 given twice"},
+		{"bad DSN", "mysql://root:hunter2@db/x", ring, nil, "unsupported DSN"},
+		{"bad postgres URL", "postgres://u:hunter2@db:port/x", ring, nil, "bad postgres DSN"},
+		{"unreachable postgres", "postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable&connect_timeout=2", ring, ErrUnavailable, "postgres"},
+		{"sqlite directory missing", "sqlite:" + filepath.Join(t.TempDir(), "missing", "a.db"), ring, ErrUnavailable, "sqlite"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(ctx, tc.dsn, Options{SecretKey: tc.key})
+			s, err := Open(ctx, tc.dsn, Options{SecretKeys: tc.keys})
 			if err == nil {
 				s.Close()
 				t.Fatalf("got a store, want an error containing %q", tc.wantErrText)
@@ -101,7 +105,7 @@ func TestOpenErrors(t *testing.T) {
 func TestOpenSQLitePath(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "a b%41;c.db")
-	s, err := Open(ctx, "sqlite:"+path, Options{SecretKey: make([]byte, 32)})
+	s, err := Open(ctx, "sqlite:"+path, Options{SecretKeys: []SecretKey{{Version: 1, Key: make([]byte, 32)}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -298,10 +298,11 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 }
 
 // DeleteExpired removes expired codes, tokens, login sessions, pending
-// authorization requests and throttling windows older than maxWindow. Each
+// authorization requests and remembered devices, and throttling counters
+// whose last block ended more than forget ago. Each
 // is a plain DELETE on an indexed expiry, so it is safe to run on every
 // instance at once. It returns how many rows went.
-func (s *Store) DeleteExpired(ctx context.Context, maxWindow time.Duration) (int64, error) {
+func (s *Store) DeleteExpired(ctx context.Context, forget time.Duration) (int64, error) {
 	now := utc(s.now())
 	var total int64
 	for _, q := range []struct {
@@ -311,7 +312,8 @@ func (s *Store) DeleteExpired(ctx context.Context, maxWindow time.Duration) (int
 		{`DELETE FROM oauth2_sessions WHERE expires_at < ?`, now},
 		{`DELETE FROM login_sessions WHERE expires_at < ?`, now},
 		{`DELETE FROM auth_requests WHERE expires_at < ?`, now},
-		{`DELETE FROM throttles WHERE window_start < ?`, now.Add(-maxWindow)},
+		{`DELETE FROM remembered_devices WHERE expires_at < ?`, now},
+		{`DELETE FROM throttles WHERE blocked_until < ?`, now.Add(-forget)},
 	} {
 		n, err := s.exec(ctx, "delete expired", q.query, q.arg)
 		if err != nil {

@@ -33,9 +33,14 @@ type LoginSession struct {
 	PendingTOTPSecret string
 	PasswordAt        time.Time
 	AuthTime          time.Time
-	AMR               []string
-	CreatedAt         time.Time
-	ExpiresAt         time.Time
+	// AMR (RFC 8176) and ACR say how the login ended: which factors were
+	// checked, and by which path (code, recovery code, remembered device).
+	AMR []string
+	ACR string
+	// FailedCodes counts the wrong codes given in this login.
+	FailedCodes int
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
 }
 
 type loginSessionRow struct {
@@ -48,6 +53,8 @@ type loginSessionRow struct {
 	PasswordAt        sql.NullTime `db:"password_at"`
 	AuthTime          sql.NullTime `db:"auth_time"`
 	AMR               string       `db:"amr"`
+	ACR               string       `db:"acr"`
+	FailedCodes       int          `db:"failed_codes"`
 	CreatedAt         time.Time    `db:"created_at"`
 	ExpiresAt         time.Time    `db:"expires_at"`
 }
@@ -58,10 +65,10 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls LoginSession) error {
 		ls.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, "create login session",
-		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, acr, created_at, expires_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ls.ID, ls.State, ls.UserID, ls.AuthRequestID, ls.CSRFToken, nullTime(ls.PasswordAt), nullTime(ls.AuthTime),
-		strings.Join(ls.AMR, " "), utc(ls.CreatedAt), utc(ls.ExpiresAt))
+		strings.Join(ls.AMR, " "), ls.ACR, utc(ls.CreatedAt), utc(ls.ExpiresAt))
 	return err
 }
 
@@ -69,14 +76,15 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls LoginSession) error {
 func (s *Store) GetLoginSession(ctx context.Context, id string) (LoginSession, error) {
 	var r loginSessionRow
 	err := s.get(ctx, "get login session", &r,
-		`SELECT id, state, user_id, auth_request_id, csrf_token, pending_totp_secret, password_at, auth_time, amr, created_at, expires_at
+		`SELECT id, state, user_id, auth_request_id, csrf_token, pending_totp_secret, password_at, auth_time, amr, acr,
+		        failed_codes, created_at, expires_at
 		 FROM login_sessions WHERE id = ? AND expires_at > ?`, id, utc(s.now()))
 	if err != nil {
 		return LoginSession{}, err
 	}
 	ls := LoginSession{
 		ID: r.ID, State: r.State, UserID: r.UserID, AuthRequestID: r.AuthRequestID, CSRFToken: r.CSRFToken,
-		AMR: strings.Fields(r.AMR), CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+		AMR: strings.Fields(r.AMR), ACR: r.ACR, FailedCodes: r.FailedCodes, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 	}
 	if r.PasswordAt.Valid {
 		ls.PasswordAt = r.PasswordAt.Time.UTC()
@@ -104,10 +112,10 @@ func (s *Store) AdvanceLoginSession(ctx context.Context, oldID, from string, nex
 	n, err := s.exec(ctx, "advance login session",
 		`UPDATE login_sessions
 		 SET id = ?, state = ?, user_id = ?, csrf_token = ?, pending_totp_secret = NULL,
-		     password_at = ?, auth_time = ?, amr = ?, expires_at = ?
+		     password_at = ?, auth_time = ?, amr = ?, acr = ?, failed_codes = 0, expires_at = ?
 		 WHERE id = ? AND state = ? AND expires_at > ?`,
 		next.ID, next.State, next.UserID, next.CSRFToken, nullTime(next.PasswordAt), nullTime(next.AuthTime),
-		strings.Join(next.AMR, " "), utc(next.ExpiresAt), oldID, from, utc(s.now()))
+		strings.Join(next.AMR, " "), next.ACR, utc(next.ExpiresAt), oldID, from, utc(s.now()))
 	if err != nil {
 		return err
 	}
@@ -139,6 +147,24 @@ func (s *Store) SetPendingTOTPSecret(ctx context.Context, id, secret string) err
 	}
 	if n == 0 {
 		return fmt.Errorf("set pending totp: %w", ErrConflict)
+	}
+	return nil
+}
+
+// CountSessionCodeFailure counts one code attempt against a login session
+// in the TOTP state before it is checked, unless max attempts are already
+// counted: then the session is spent and it returns ErrConflict, as it does
+// for a session that is gone or in another state.
+func (s *Store) CountSessionCodeFailure(ctx context.Context, id string, max int) error {
+	n, err := s.exec(ctx, "count session code failure",
+		`UPDATE login_sessions SET failed_codes = failed_codes + 1
+		 WHERE id = ? AND state = ? AND failed_codes < ? AND expires_at > ?`,
+		id, StateTOTP, max, utc(s.now()))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("count session code failure: %w", ErrConflict)
 	}
 	return nil
 }
@@ -232,3 +258,16 @@ func (s *Store) DeleteAuthRequest(ctx context.Context, id string) error {
 	n, err := s.exec(ctx, "delete auth request", `DELETE FROM auth_requests WHERE id = ?`, id)
 	return oneRow("delete auth request", n, err)
 }
+
+// Authentication context classes (OpenID Connect Core 1.0 §2, acr) a
+// login can end with. Relying parties that need a fresh TOTP code ask for
+// ACRTOTP in acr_values.
+const (
+	// ACRTOTP: password and a TOTP code, in this login.
+	ACRTOTP = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	// ACRRecoveryCode: password and a one-time recovery code.
+	ACRRecoveryCode = "urn:twostep:acr:recovery-code"
+	// ACRRememberedDevice: password, from a browser that gave a TOTP code
+	// in an earlier login and was remembered.
+	ACRRememberedDevice = "urn:twostep:acr:remembered-device"
+)

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -42,9 +43,10 @@ var migrations embed.FS
 
 // Options configure a Store.
 type Options struct {
-	// SecretKey is the 32-byte AES-256 key that seals TOTP secrets and
-	// private signing keys at rest. Required.
-	SecretKey []byte
+	// SecretKeys is the key ring that seals TOTP secrets and private
+	// signing keys at rest, newest first: the newest seals, any of them
+	// opens what it sealed. Required.
+	SecretKeys []SecretKey
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 	// QueryTimeout bounds every database call; 10 s when zero.
@@ -71,29 +73,48 @@ func defaultPool(dialect string) int {
 	return 20
 }
 
+// SecretKey is one version of the sealing key: a 32-byte AES-256 key.
+// Every sealed value records the version that sealed it.
+type SecretKey struct {
+	Version uint32
+	Key     []byte
+}
+
 // Store is the one storage implementation, over SQLite or PostgreSQL.
 type Store struct {
 	db      *sqlx.DB
 	dialect string // "sqlite" or "postgres"
-	aead    cipher.AEAD
-	now     func() time.Time
-	timeout time.Duration
+	// sealer is the AEAD of the newest key and sealVersion its version;
+	// openers holds every key's AEAD by version.
+	sealer      cipher.AEAD
+	sealVersion uint32
+	openers     map[uint32]cipher.AEAD
+	now         func() time.Time
+	timeout     time.Duration
 }
 
 // Open connects to the database named by dsn: "sqlite:PATH" (modernc.org/sqlite)
 // or "postgres://..." / "postgresql://..." (lib/pq). It checks that the
 // database answers but does not migrate it.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
-	if len(opts.SecretKey) != 32 {
-		return nil, fmt.Errorf("open store: secret key must be 32 bytes, got %d", len(opts.SecretKey))
+	if len(opts.SecretKeys) == 0 {
+		return nil, errors.New("open store: a secret key is required")
 	}
-	block, err := aes.NewCipher(opts.SecretKey)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	openers := make(map[uint32]cipher.AEAD, len(opts.SecretKeys))
+	for _, k := range opts.SecretKeys {
+		if len(k.Key) != 32 {
+			return nil, fmt.Errorf("open store: secret key %d must be 32 bytes, got %d", k.Version, len(k.Key))
+		}
+		if _, dup := openers[k.Version]; dup {
+			return nil, fmt.Errorf("open store: secret key version %d given twice", k.Version)
+		}
+		block, err := aes.NewCipher(k.Key)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		if openers[k.Version], err = cipher.NewGCM(block); err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
 	}
 	driver, source, dialect, err := parseDSN(dsn)
 	if err != nil {
@@ -114,7 +135,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if opts.ConnMaxLifetime > 0 {
 		db.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	}
-	s := &Store{db: db, dialect: dialect, aead: aead, now: opts.Now, timeout: opts.QueryTimeout}
+	newest := opts.SecretKeys[0].Version
+	s := &Store{
+		db: db, dialect: dialect, sealer: openers[newest], sealVersion: newest, openers: openers,
+		now: opts.Now, timeout: opts.QueryTimeout,
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -413,25 +438,38 @@ func isConnError(err error) bool {
 	return false
 }
 
-// seal encrypts plaintext, bound to aad (the row it belongs to), so a
-// sealed value copied into another row does not open.
+// seal encrypts plaintext under the newest key, bound to aad (the row it
+// belongs to), so a sealed value copied into another row does not open.
+// The result is the key version (4 bytes, big-endian), the nonce and the
+// AES-GCM ciphertext.
 func (s *Store) seal(plaintext []byte, aad string) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
+	out := binary.BigEndian.AppendUint32(nil, s.sealVersion)
+	nonce := make([]byte, s.sealer.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return s.aead.Seal(nonce, nonce, plaintext, []byte(aad)), nil
+	out = append(out, nonce...)
+	return s.sealer.Seal(out, nonce, plaintext, []byte(aad)), nil
 }
 
-// open decrypts what seal produced.
+// open decrypts what seal produced, with the key version it names.
 func (s *Store) open(sealed []byte, aad string) ([]byte, error) {
-	n := s.aead.NonceSize()
+	if len(sealed) < 4 {
+		return nil, errors.New("sealed value too short")
+	}
+	version := binary.BigEndian.Uint32(sealed)
+	aead, ok := s.openers[version]
+	if !ok {
+		return nil, fmt.Errorf("open sealed value: secret key version %d is not configured", version)
+	}
+	sealed = sealed[4:]
+	n := aead.NonceSize()
 	if len(sealed) < n {
 		return nil, errors.New("sealed value too short")
 	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(aad))
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(aad))
 	if err != nil {
-		return nil, fmt.Errorf("open sealed value (wrong secret key?): %w", err)
+		return nil, fmt.Errorf("open sealed value with secret key version %d (wrong key?): %w", version, err)
 	}
 	return plain, nil
 }

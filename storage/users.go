@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -25,8 +26,12 @@ type User struct {
 	// TOTPLastStep is the last RFC 6238 time step accepted for this user;
 	// only a later step is accepted again (the replay guard).
 	TOTPLastStep int64
-	Disabled     bool
-	CreatedAt    time.Time
+	// FailedCodes counts the wrong second-factor codes given since the last
+	// right one (NIST SP 800-63B §5.2.2); at the login's limit the account
+	// is locked until an administrator unlocks it.
+	FailedCodes int
+	Disabled    bool
+	CreatedAt   time.Time
 }
 
 // HasTOTP reports whether the user has a confirmed authenticator.
@@ -43,18 +48,19 @@ type userRow struct {
 	TOTPSecret      []byte       `db:"totp_secret"`
 	TOTPConfirmedAt sql.NullTime `db:"totp_confirmed_at"`
 	TOTPLastStep    int64        `db:"totp_last_step"`
+	FailedCodes     int          `db:"failed_codes"`
 	Disabled        bool         `db:"disabled"`
 	CreatedAt       time.Time    `db:"created_at"`
 }
 
 const userColumns = `id, username, email, email_verified, name, user_groups, password_hash,
-	totp_secret, totp_confirmed_at, totp_last_step, disabled, created_at`
+	totp_secret, totp_confirmed_at, totp_last_step, failed_codes, disabled, created_at`
 
 func (s *Store) userFromRow(r userRow) (User, error) {
 	u := User{
 		ID: r.ID, Username: r.Username, Email: r.Email, EmailVerified: r.EmailVerified,
 		Name: r.Name, PasswordHash: r.PasswordHash, TOTPLastStep: r.TOTPLastStep,
-		Disabled: r.Disabled, CreatedAt: r.CreatedAt.UTC(),
+		FailedCodes: r.FailedCodes, Disabled: r.Disabled, CreatedAt: r.CreatedAt.UTC(),
 	}
 	if r.Groups != "" {
 		u.Groups = strings.Split(r.Groups, ",")
@@ -156,11 +162,14 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) e
 }
 
 // SetPasswordHash replaces a user's password hash and ends their login
-// sessions, in one transaction.
+// sessions and remembered devices, in one transaction.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		n, err := s.exec(ctx, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 		if err := oneRow("set password", n, err); err != nil {
+			return err
+		}
+		if err := s.DeleteUserDevices(ctx, id); err != nil {
 			return err
 		}
 		return s.DeleteUserLoginSessions(ctx, id)
@@ -168,46 +177,81 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 }
 
 // ResetTOTP forgets a user's authenticator, so the next login enrols a new
-// one, and ends their login sessions, in one transaction.
+// one, lifts the lock of too many wrong codes (an administrator has
+// stepped in), and voids their recovery codes, remembered devices and
+// login sessions, in one transaction.
 func (s *Store) ResetTOTP(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		n, err := s.exec(ctx, "reset totp",
-			`UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL WHERE id = ?`, id)
+			`UPDATE users SET totp_secret = NULL, totp_confirmed_at = NULL, failed_codes = 0 WHERE id = ?`, id)
 		if err := oneRow("reset totp", n, err); err != nil {
+			return err
+		}
+		if _, err := s.exec(ctx, "delete recovery codes", `DELETE FROM recovery_codes WHERE user_id = ?`, id); err != nil {
+			return err
+		}
+		if err := s.DeleteUserDevices(ctx, id); err != nil {
 			return err
 		}
 		return s.DeleteUserLoginSessions(ctx, id)
 	})
 }
 
-// ConfirmTOTP makes secret the user's authenticator and consumes the time
-// step its first code used. It succeeds only while the user has no
+// ConfirmTOTP makes secret the user's authenticator, consumes the time
+// step its first code used and stores the hashes of the user's recovery
+// codes, in one transaction. It succeeds only while the user has no
 // confirmed authenticator; otherwise it returns ErrConflict.
-func (s *Store) ConfirmTOTP(ctx context.Context, id, secret string, step int64) error {
+func (s *Store) ConfirmTOTP(ctx context.Context, id, secret string, step int64, recoveryHashes []string) error {
 	sealed, err := s.seal([]byte(secret), "totp:"+id)
 	if err != nil {
 		return fmt.Errorf("confirm totp: %w", err)
 	}
-	n, err := s.exec(ctx, "confirm totp",
-		`UPDATE users SET totp_secret = ?, totp_confirmed_at = ?, totp_last_step = ?
-		 WHERE id = ? AND totp_secret IS NULL`,
-		sealed, utc(s.now()), step, id)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return fmt.Errorf("confirm totp: %w", ErrConflict)
-	}
-	return nil
+	return s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, "confirm totp",
+			`UPDATE users SET totp_secret = ?, totp_confirmed_at = ?, totp_last_step = ?, failed_codes = 0
+			 WHERE id = ? AND totp_secret IS NULL`,
+			sealed, utc(s.now()), step, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("confirm totp: %w", ErrConflict)
+		}
+		return s.ReplaceRecoveryCodes(ctx, id, recoveryHashes)
+	})
 }
 
-// UseTOTPStep records that a code from time step was accepted. It is one
-// conditional statement: it succeeds only if step is later than every step
-// accepted before, so a code works once even under concurrent submissions.
-// Otherwise it returns ErrConflict.
+// CountCodeFailure counts one second-factor attempt against the user
+// before it is checked, unless max attempts are already counted; then it
+// returns ErrConflict (the account is locked). It returns the count
+// including this attempt. A right code resets the count (UseTOTPStep,
+// ConfirmTOTP, UseRecoveryCode), so the count is of consecutive failures.
+func (s *Store) CountCodeFailure(ctx context.Context, id string, max int) (int, error) {
+	var n int
+	err := s.get(ctx, "count code failure", &n,
+		`UPDATE users SET failed_codes = failed_codes + 1 WHERE id = ? AND failed_codes < ? RETURNING failed_codes`,
+		id, max)
+	if errors.Is(err, ErrNotFound) {
+		return 0, fmt.Errorf("count code failure: %w", ErrConflict)
+	}
+	return n, err
+}
+
+// UnlockUser clears the user's count of failed codes, lifting the lock it
+// set.
+func (s *Store) UnlockUser(ctx context.Context, id string) error {
+	n, err := s.exec(ctx, "unlock user", `UPDATE users SET failed_codes = 0 WHERE id = ?`, id)
+	return oneRow("unlock user", n, err)
+}
+
+// UseTOTPStep records that a code from time step was accepted and resets
+// the user's failed codes. It is one conditional statement: it succeeds
+// only if step is later than every step accepted before, so a code works
+// once even under concurrent submissions. Otherwise it returns
+// ErrConflict.
 func (s *Store) UseTOTPStep(ctx context.Context, id string, step int64) error {
 	n, err := s.exec(ctx, "use totp step",
-		`UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ? AND totp_secret IS NOT NULL`,
+		`UPDATE users SET totp_last_step = ?, failed_codes = 0 WHERE id = ? AND totp_last_step < ? AND totp_secret IS NOT NULL`,
 		step, id, step)
 	if err != nil {
 		return err

@@ -3,12 +3,11 @@
 // migrated store: a temp-file SQLite database, or a fresh PostgreSQL schema
 // when TWOSTEP_TEST_POSTGRES names a server.
 //
-// A backend's test runs the suite with a factory that returns a fresh store:
+// A backend's test runs the suite with a factory that returns the DSN of a
+// fresh database:
 //
 //	func TestSQLite(t *testing.T) {
-//		storagetest.Run(t, func(t *testing.T, now func() time.Time) *storage.Store {
-//			return storagetest.New(t, storagetest.SQLiteDSN(t), now)
-//		})
+//		storagetest.Run(t, storagetest.SQLiteDSN)
 //	}
 //
 // Other packages' tests use New with SQLiteDSN, or with PostgresDSN to run

@@ -20,6 +20,7 @@ var loginSessionTests = []test{
 	{"LoginSessions/AdvanceRefused", testLoginSessionAdvanceRefused},
 	{"LoginSessions/PendingTOTPSecret", testPendingTOTPSecret},
 	{"LoginSessions/SetAuthRequestDelete", testLoginSessionSetAuthRequestDelete},
+	{"LoginSessions/CodeFailures", testLoginSessionCodeFailures},
 }
 
 var authRequestTests = []test{
@@ -33,7 +34,8 @@ var authRequestTests = []test{
 func checkLoginSession(t *testing.T, got, want storage.LoginSession) {
 	t.Helper()
 	if got.ID != want.ID || got.State != want.State || got.UserID != want.UserID || got.AuthRequestID != want.AuthRequestID ||
-		got.CSRFToken != want.CSRFToken || got.PendingTOTPSecret != want.PendingTOTPSecret || !slices.Equal(got.AMR, want.AMR) {
+		got.CSRFToken != want.CSRFToken || got.PendingTOTPSecret != want.PendingTOTPSecret || !slices.Equal(got.AMR, want.AMR) ||
+		got.ACR != want.ACR || got.FailedCodes != want.FailedCodes {
 		t.Errorf("got login session %+v, want %+v", got, want)
 	}
 	for _, f := range []struct {
@@ -65,7 +67,7 @@ func testLoginSessionCreateGet(t *testing.T, s *storage.Store, clk *Clock) {
 		{"done, every field", storage.LoginSession{
 			ID: "login-2", State: storage.StateDone, UserID: "id-alice", AuthRequestID: "auth-1", CSRFToken: "csrf-2",
 			PasswordAt: now.Add(-2 * time.Minute), AuthTime: now.Add(-time.Minute), AMR: []string{"pwd", "otp"},
-			CreatedAt: now.Add(-3 * time.Minute), ExpiresAt: now.Add(12 * time.Hour),
+			ACR: "urn:twostep:acr:recovery-code", CreatedAt: now.Add(-3 * time.Minute), ExpiresAt: now.Add(12 * time.Hour),
 		}, storage.LoginSession{}},
 	}
 	for _, tc := range tests {
@@ -142,7 +144,8 @@ func testLoginSessionAdvance(t *testing.T, s *storage.Store, clk *Clock) {
 	}
 	done := storage.LoginSession{
 		ID: "login-3", State: storage.StateDone, UserID: "id-alice", CSRFToken: "csrf-3",
-		PasswordAt: now, AuthTime: now.Add(time.Second), AMR: []string{"pwd", "otp"}, ExpiresAt: now.Add(12 * time.Hour),
+		PasswordAt: now, AuthTime: now.Add(time.Second), AMR: []string{"pwd", "otp"}, ACR: "urn:twostep:acr:totp",
+		ExpiresAt: now.Add(12 * time.Hour),
 	}
 	if err := s.AdvanceLoginSession(ctx, "login-2", storage.StateTOTP, done); err != nil {
 		t.Fatalf("advance to done: %v", err)
@@ -268,6 +271,62 @@ func testLoginSessionSetAuthRequestDelete(t *testing.T, s *storage.Store, clk *C
 	}
 	if _, err := s.GetLoginSession(ctx, "login-2"); err != nil {
 		t.Errorf("get another session: got %v, want nil", err)
+	}
+}
+
+// testLoginSessionCodeFailures checks the per-login cap on wrong codes:
+// counted only in the TOTP state, refused at the cap, cleared when the
+// session advances.
+func testLoginSessionCodeFailures(t *testing.T, s *storage.Store, clk *Clock) {
+	ctx := context.Background()
+	const max = 3
+	createLoginSession(t, s, clk, "login-totp", storage.StateTOTP, "id-alice")
+	createLoginSession(t, s, clk, "login-password", storage.StatePassword, "")
+	createLoginSession(t, s, clk, "login-done", storage.StateDone, "id-alice")
+	steps := []struct {
+		name       string
+		id         string
+		wantErr    error
+		wantFailed int // the session's FailedCodes afterwards
+	}{
+		{"first", "login-totp", nil, 1},
+		{"second", "login-totp", nil, 2},
+		{"third reaches the cap", "login-totp", nil, 3},
+		{"spent at the cap", "login-totp", storage.ErrConflict, 3},
+		{"password state", "login-password", storage.ErrConflict, 0},
+		{"done state", "login-done", storage.ErrConflict, 0},
+	}
+	for _, st := range steps {
+		err := s.CountSessionCodeFailure(ctx, st.id, max)
+		if !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+			t.Errorf("%s: got %v, want %v", st.name, err, st.wantErr)
+		}
+		if ls, err := s.GetLoginSession(ctx, st.id); err != nil || ls.FailedCodes != st.wantFailed {
+			t.Errorf("%s: got %d failed codes, %v, want %d", st.name, ls.FailedCodes, err, st.wantFailed)
+		}
+	}
+	if err := s.CountSessionCodeFailure(ctx, "unknown", max); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("unknown session: got %v, want storage.ErrConflict", err)
+	}
+
+	// Advancing starts the next step with a clean count, even from a
+	// session whose count was left high.
+	execRaw(t, s, `UPDATE login_sessions SET failed_codes = 7 WHERE id = ?`, "login-password")
+	next := storage.LoginSession{ID: "login-next", State: storage.StateTOTP, UserID: "id-bob", CSRFToken: "c", ExpiresAt: clk.Now().Add(time.Hour)}
+	if err := s.AdvanceLoginSession(ctx, "login-password", storage.StatePassword, next); err != nil {
+		t.Fatalf("advance: %v", err)
+	}
+	if ls, err := s.GetLoginSession(ctx, "login-next"); err != nil || ls.FailedCodes != 0 {
+		t.Errorf("after advancing: got %d failed codes, %v, want 0", ls.FailedCodes, err)
+	}
+	if err := s.CountSessionCodeFailure(ctx, "login-next", max); err != nil {
+		t.Errorf("count after advancing: got %v, want nil", err)
+	}
+
+	// An expired session counts nothing.
+	clk.Add(time.Hour)
+	if err := s.CountSessionCodeFailure(ctx, "login-next", max); !errors.Is(err, storage.ErrConflict) {
+		t.Errorf("expired session: got %v, want storage.ErrConflict", err)
 	}
 }
 

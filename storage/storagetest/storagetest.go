@@ -22,23 +22,35 @@ import (
 // postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
 const PostgresEnv = "TWOSTEP_TEST_POSTGRES"
 
-// NewStore returns a fresh, migrated, empty store whose clock is now, and
-// arranges for it to be closed when t ends.
-type NewStore func(t *testing.T, now func() time.Time) *storage.Store
+// NewDSN returns the DSN of a fresh, empty database that goes away when t
+// ends: SQLiteDSN or PostgresDSN.
+type NewDSN func(t testing.TB) string
 
-// New opens the store at dsn with a fixed test secret key and the clock now
-// (time.Now when nil), migrates it, and closes it when t ends.
+// testKey is the secret key, version 1, that New seals with.
+var testKey = storage.SecretKey{Version: 1, Key: []byte("twostep-storagetest-secret-key!!")}
+
+// New opens the store at dsn with a fixed test secret key (version 1) and
+// the clock now (time.Now when nil), migrates it, and closes it when t ends.
 func New(t testing.TB, dsn string, now func() time.Time) *storage.Store {
 	t.Helper()
-	ctx := context.Background()
-	s, err := storage.Open(ctx, dsn, storage.Options{SecretKey: []byte("twostep-storagetest-secret-key!!"), Now: now})
+	s := Reopen(t, dsn, now, testKey)
+	if err := s.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+// Reopen opens another store on the database at dsn, which New has
+// migrated, with the key ring keys (newest first) and the clock now, and
+// closes it when t ends. It is how a test plays an instance whose secret
+// keys differ.
+func Reopen(t testing.TB, dsn string, now func() time.Time, keys ...storage.SecretKey) *storage.Store {
+	t.Helper()
+	s, err := storage.Open(context.Background(), dsn, storage.Options{SecretKeys: keys, Now: now})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
 	return s
 }
 
@@ -109,22 +121,35 @@ type test struct {
 	run  func(t *testing.T, s *storage.Store, clk *Clock)
 }
 
-// Run runs the conformance suite. newStore must give each subtest a fresh,
-// migrated, empty store that reads the clock it is given, so that expiry
-// and throttling windows are deterministic.
-func Run(t *testing.T, newStore NewStore) {
-	var tests []test
+// dsnTest is a conformance test that opens more stores on the same
+// database (with other secret keys, say), so it gets the database's DSN
+// too.
+type dsnTest struct {
+	name string
+	run  func(t *testing.T, dsn string, s *storage.Store, clk *Clock)
+}
+
+// Run runs the conformance suite. newDSN must give each subtest a fresh,
+// empty database; the suite opens it with New, on a fake clock, so that
+// expiry and throttling windows are deterministic.
+func Run(t *testing.T, newDSN NewDSN) {
+	var tests []dsnTest
 	for _, group := range [][]test{
 		fositeTests, transactionTests, userTests, clientTests, loginSessionTests,
-		authRequestTests, grantTests, signingKeyTests, throttleTests, expiryTests, concurrencyTests,
+		authRequestTests, grantTests, signingKeyTests, throttleTests, recoveryCodeTests,
+		deviceTests, auditTests, expiryTests, concurrencyTests,
 	} {
-		tests = append(tests, group...)
+		for _, tc := range group {
+			tests = append(tests, dsnTest{tc.name, func(t *testing.T, _ string, s *storage.Store, clk *Clock) { tc.run(t, s, clk) }})
+		}
 	}
+	tests = append(tests, secretTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			clk := NewClock(t0)
-			tc.run(t, newStore(t, clk.Now), clk)
+			dsn := newDSN(t)
+			tc.run(t, dsn, New(t, dsn, clk.Now), clk)
 		})
 	}
 }

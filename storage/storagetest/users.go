@@ -22,6 +22,7 @@ var userTests = []test{
 	{"Users/SetPasswordHash", testUserSetPasswordHash},
 	{"Users/TOTP", testUserTOTP},
 	{"Users/TOTPSealedAtRest", testUserTOTPSealed},
+	{"Users/CodeFailures", testUserCodeFailures},
 }
 
 // createUser stores a user with the given ID and username.
@@ -106,6 +107,8 @@ func testUserErrors(t *testing.T, s *storage.Store, _ *Clock) {
 		{"disable unknown", func() error { return s.SetUserDisabled(ctx, "id-nobody", true) }, storage.ErrNotFound},
 		{"set password of unknown", func() error { return s.SetPasswordHash(ctx, "id-nobody", "h") }, storage.ErrNotFound},
 		{"reset TOTP of unknown", func() error { return s.ResetTOTP(ctx, "id-nobody") }, storage.ErrNotFound},
+		{"unlock unknown", func() error { return s.UnlockUser(ctx, "id-nobody") }, storage.ErrNotFound},
+		{"count a code failure of unknown", func() error { _, err := s.CountCodeFailure(ctx, "id-nobody", 5); return err }, storage.ErrConflict},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,12 +256,12 @@ func testUserTOTP(t *testing.T, s *storage.Store, clk *Clock) {
 	if err := s.UseTOTPStep(ctx, "id-alice", 1); !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("use a step before enrolment: got %v, want storage.ErrConflict", err)
 	}
-	if err := s.ConfirmTOTP(ctx, "id-alice", secret, 100); err != nil {
+	if err := s.ConfirmTOTP(ctx, "id-alice", secret, 100, nil); err != nil {
 		t.Fatalf("confirm: %v", err)
 	}
 	confirmedAt := clk.Now()
 	clk.Add(time.Minute)
-	if err := s.ConfirmTOTP(ctx, "id-alice", "OTHERSECRET23456", 200); !errors.Is(err, storage.ErrConflict) {
+	if err := s.ConfirmTOTP(ctx, "id-alice", "OTHERSECRET23456", 200, nil); !errors.Is(err, storage.ErrConflict) {
 		t.Errorf("confirm twice: got %v, want storage.ErrConflict", err)
 	}
 	u, err := s.GetUser(ctx, "id-alice")
@@ -317,7 +320,7 @@ func testUserTOTP(t *testing.T, s *storage.Store, clk *Clock) {
 		t.Errorf("use a step after reset: got %v, want storage.ErrConflict", err)
 	}
 	// A new authenticator can be confirmed, with its own first step.
-	if err := s.ConfirmTOTP(ctx, "id-alice", "NEWSECRET2345678", 300); err != nil {
+	if err := s.ConfirmTOTP(ctx, "id-alice", "NEWSECRET2345678", 300, nil); err != nil {
 		t.Fatalf("confirm after reset: %v", err)
 	}
 	if u, _ := s.GetUser(ctx, "id-alice"); u.TOTPSecret != "NEWSECRET2345678" || u.TOTPLastStep != 300 {
@@ -330,7 +333,7 @@ func testUserTOTPSealed(t *testing.T, s *storage.Store, _ *Clock) {
 	createUser(t, s, "id-alice", "alice")
 	createUser(t, s, "id-bob", "bob")
 	const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
-	if err := s.ConfirmTOTP(ctx, "id-alice", secret, 1); err != nil {
+	if err := s.ConfirmTOTP(ctx, "id-alice", secret, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	raw := rawColumn(t, s, "users", "totp_secret", "id", "id-alice")
@@ -348,5 +351,60 @@ func testUserTOTPSealed(t *testing.T, s *storage.Store, _ *Clock) {
 	}
 	if u, err := s.GetUser(ctx, "id-alice"); err != nil || u.TOTPSecret != secret {
 		t.Errorf("get user: got secret %q, %v, want %q", u.TOTPSecret, err, secret)
+	}
+}
+
+// testUserCodeFailures walks one user through wrong codes, the lock at the
+// limit, and each way the count is cleared.
+func testUserCodeFailures(t *testing.T, s *storage.Store, _ *Clock) {
+	ctx := context.Background()
+	createUser(t, s, "id-alice", "alice")
+	createUser(t, s, "id-bob", "bob")
+	const max = 3
+	fail := func(max int) func() (int, error) {
+		return func() (int, error) { return s.CountCodeFailure(ctx, "id-alice", max) }
+	}
+	confirm := func() (int, error) { return 0, s.ConfirmTOTP(ctx, "id-alice", "JBSWY3DPEHPK3PXP", 10, nil) }
+	useStep := func(step int64) func() (int, error) {
+		return func() (int, error) { return 0, s.UseTOTPStep(ctx, "id-alice", step) }
+	}
+	unlock := func() (int, error) { return 0, s.UnlockUser(ctx, "id-alice") }
+	steps := []struct {
+		name       string
+		op         func() (int, error)
+		want       int // what CountCodeFailure returns
+		wantErr    error
+		wantFailed int // alice's FailedCodes afterwards
+	}{
+		{"first failure, while enrolling", fail(max), 1, nil, 1},
+		{"second failure", fail(max), 2, nil, 2},
+		{"confirming an authenticator clears the count", confirm, 0, nil, 0},
+		{"failure 1", fail(max), 1, nil, 1},
+		{"failure 2", fail(max), 2, nil, 2},
+		{"failure 3 reaches the limit", fail(max), 3, nil, 3},
+		{"locked at the limit", fail(max), 0, storage.ErrConflict, 3},
+		{"locked under a lower limit", fail(2), 0, storage.ErrConflict, 3},
+		{"a right code clears the count", useStep(11), 0, nil, 0},
+		{"failure after the right code", fail(max), 1, nil, 1},
+		{"a replayed code does not clear it", useStep(11), 0, storage.ErrConflict, 1},
+		{"failure 2 again", fail(max), 2, nil, 2},
+		{"failure 3 again", fail(max), 3, nil, 3},
+		{"unlock clears the count", unlock, 0, nil, 0},
+		{"failure after unlock", fail(max), 1, nil, 1},
+	}
+	for _, st := range steps {
+		got, err := st.op()
+		if !errors.Is(err, st.wantErr) || (st.wantErr == nil && err != nil) {
+			t.Errorf("%s: got %v, want %v", st.name, err, st.wantErr)
+		}
+		if got != st.want {
+			t.Errorf("%s: got count %d, want %d", st.name, got, st.want)
+		}
+		if u, err := s.GetUser(ctx, "id-alice"); err != nil || u.FailedCodes != st.wantFailed {
+			t.Errorf("%s: got %d failed codes, %v, want %d", st.name, u.FailedCodes, err, st.wantFailed)
+		}
+	}
+	if u, err := s.GetUser(ctx, "id-bob"); err != nil || u.FailedCodes != 0 {
+		t.Errorf("another user: got %d failed codes, %v, want 0", u.FailedCodes, err)
 	}
 }
