@@ -26,11 +26,15 @@ type Handler struct {
 	pages    *templates.Pages
 	log      *slog.Logger
 	sessions Sessions
+	audit    func(*http.Request, storage.AuditEvent)
 }
 
-// New returns the consent handler.
-func New(store *storage.Store, pages *templates.Pages, log *slog.Logger, sessions Sessions) *Handler {
-	return &Handler{store: store, pages: pages, log: log, sessions: sessions}
+// New returns the consent handler. audit receives each decision as
+// "consent.granted" or "consent.denied", with the scopes asked for as its
+// detail; it gets the request too, to add the caller's address and user
+// agent. It may be nil.
+func New(store *storage.Store, pages *templates.Pages, log *slog.Logger, sessions Sessions, audit func(*http.Request, storage.AuditEvent)) *Handler {
+	return &Handler{store: store, pages: pages, log: log, sessions: sessions, audit: audit}
 }
 
 // Routes registers the consent page.
@@ -122,9 +126,9 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		h.pages.Error(w, r, http.StatusForbidden, "This form has expired. Go back to the application and sign in again.")
 		return
 	}
-	decision := storage.ConsentDenied
+	decision, event := storage.ConsentDenied, "consent.denied"
 	if r.PostForm.Get("decision") == "allow" {
-		decision = storage.ConsentGranted
+		decision, event = storage.ConsentGranted, "consent.granted"
 	}
 	ctx := r.Context()
 	// The decision is recorded once; a second post (the back button after a
@@ -146,6 +150,10 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	h.log.InfoContext(ctx, "consent", "user_id", login.UserID, "client_id", client.ID, "decision", decision,
 		"request_id", w.Header().Get("X-Request-Id"))
+	if h.audit != nil {
+		h.audit(r, storage.AuditEvent{Event: event, Outcome: "success", UserID: login.UserID, ClientID: client.ID,
+			Detail: strings.Join(requestedScopes(ar.Form), " ")})
+	}
 	http.Redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ar.ID), http.StatusSeeOther)
 }
 

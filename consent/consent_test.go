@@ -43,11 +43,24 @@ const (
 	clientID  = "app"
 )
 
+// fakeAudit collects the audit events the handler records.
+type fakeAudit struct {
+	events []storage.AuditEvent
+}
+
+func (f *fakeAudit) record(r *http.Request, ev storage.AuditEvent) {
+	if r == nil {
+		panic("audit event without a request")
+	}
+	f.events = append(f.events, ev)
+}
+
 type env struct {
 	t        *testing.T
 	store    *storage.Store
 	clock    *storagetest.Clock
 	sessions *fakeSessions
+	audit    *fakeAudit
 	mux      *http.ServeMux
 }
 
@@ -59,8 +72,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatalf("parse templates: %v", err)
 	}
-	e := &env{t: t, store: store, clock: clock, sessions: &fakeSessions{}, mux: http.NewServeMux()}
-	New(store, pages, slog.New(slog.DiscardHandler), e.sessions).Routes(e.mux)
+	e := &env{t: t, store: store, clock: clock, sessions: &fakeSessions{}, audit: &fakeAudit{}, mux: http.NewServeMux()}
+	New(store, pages, slog.New(slog.DiscardHandler), e.sessions, e.audit.record).Routes(e.mux)
 	ctx := context.Background()
 	if err := store.CreateUser(ctx, storage.User{ID: userID, Username: "alice", PasswordHash: "unused"}); err != nil {
 		t.Fatal(err)
@@ -135,6 +148,19 @@ func (e *env) recorded(id string) (storage.AuthRequest, []string) {
 	return ar, g.Scopes
 }
 
+// wantEvents checks that exactly want were audited.
+func (e *env) wantEvents(t *testing.T, want []storage.AuditEvent) {
+	t.Helper()
+	if !slices.Equal(e.audit.events, want) {
+		t.Errorf("audit events:\n got %+v\nwant %+v", e.audit.events, want)
+	}
+	for _, ev := range e.audit.events {
+		if strings.Contains(fmt.Sprint(ev), csrfToken) {
+			t.Errorf("audit event %+v carries the CSRF token", ev)
+		}
+	}
+}
+
 func wantPage(t *testing.T, rec *httptest.ResponseRecorder, status int) {
 	t.Helper()
 	if rec.Code != status {
@@ -174,6 +200,7 @@ func TestShow(t *testing.T) {
 	if ar, grant := e.recorded("req-1"); ar.Consent != "" || grant != nil {
 		t.Errorf("showing the page recorded consent %q, grant %v; want nothing", ar.Consent, grant)
 	}
+	e.wantEvents(t, nil)
 	if xfo := rec.Header().Get("X-Frame-Options"); xfo != "DENY" {
 		t.Errorf("X-Frame-Options: got %q, want DENY (the page must not be framed)", xfo)
 	}
@@ -214,12 +241,15 @@ func TestDecide(t *testing.T) {
 		wantConsent  string
 		wantGrant    []string
 		wantRedirect bool
+		wantEvent    string // audited, with the scopes asked for
 	}{
-		{"allow", csrfToken, "allow", http.StatusSeeOther, storage.ConsentGranted, []string{"openid", "email"}, true},
-		{"deny", csrfToken, "deny", http.StatusSeeOther, storage.ConsentDenied, nil, true},
-		{"anything but allow denies", csrfToken, "maybe", http.StatusSeeOther, storage.ConsentDenied, nil, true},
-		{"wrong CSRF token", "csrf-token-of-mallory", "allow", http.StatusForbidden, "", nil, false},
-		{"no CSRF token", "", "allow", http.StatusForbidden, "", nil, false},
+		{"allow", csrfToken, "allow", http.StatusSeeOther, storage.ConsentGranted, []string{"openid", "email"}, true, "consent.granted"},
+		{"deny", csrfToken, "deny", http.StatusSeeOther, storage.ConsentDenied, nil, true, "consent.denied"},
+		{"anything but allow denies", csrfToken, "maybe", http.StatusSeeOther, storage.ConsentDenied, nil, true, "consent.denied"},
+		{"wrong CSRF token", "csrf-token-of-mallory", "allow", http.StatusForbidden, "", nil, false, ""},
+		{"no CSRF token", "", "allow", http.StatusForbidden, "", nil, false, ""},
+		{"CSRF token of another case", strings.ToUpper(csrfToken), "allow", http.StatusForbidden, "", nil, false, ""},
+		{"CSRF token truncated", csrfToken[:len(csrfToken)-1], "allow", http.StatusForbidden, "", nil, false, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,8 +277,31 @@ func TestDecide(t *testing.T) {
 			if !slices.Equal(sortedCopy(grant), sortedCopy(tc.wantGrant)) {
 				t.Errorf("grant: got %v, want %v", grant, tc.wantGrant)
 			}
+			var want []storage.AuditEvent
+			if tc.wantEvent != "" {
+				want = []storage.AuditEvent{{Event: tc.wantEvent, Outcome: "success", UserID: userID, ClientID: clientID, Detail: "openid email"}}
+			}
+			e.wantEvents(t, want)
 		})
 	}
+}
+
+// TestDecideCSRFTokenInQuery: the CSRF token counts only in the posted
+// form, never in the URL, where it would leak into logs and Referer.
+func TestDecideCSRFTokenInQuery(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid email")
+	form := url.Values{"auth_request": {"req-1"}, "decision": {"allow"}}
+	r := httptest.NewRequest(http.MethodPost, "/consent?csrf_token="+url.QueryEscape(csrfToken), strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	e.mux.ServeHTTP(rec, r)
+	wantPage(t, rec, http.StatusForbidden)
+	if ar, grant := e.recorded("req-1"); ar.Consent != "" || grant != nil {
+		t.Errorf("recorded consent %q, grant %v; want nothing", ar.Consent, grant)
+	}
+	e.wantEvents(t, nil)
 }
 
 func sortedCopy(s []string) []string {
@@ -271,6 +324,29 @@ func TestDecideAddsToGrant(t *testing.T) {
 	if _, grant := e.recorded("req-1"); !slices.Equal(sortedCopy(grant), []string{"email", "openid", "profile"}) {
 		t.Errorf("grant: got %v, want email openid profile", grant)
 	}
+	// The event says what this decision granted.
+	e.wantEvents(t, []storage.AuditEvent{
+		{Event: "consent.granted", Outcome: "success", UserID: userID, ClientID: clientID, Detail: "openid email"},
+	})
+}
+
+// TestDecideWithoutAudit: the audit function may be nil.
+func TestDecideWithoutAudit(t *testing.T) {
+	e := newEnv(t)
+	pages, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mux = http.NewServeMux()
+	New(e.store, pages, slog.New(slog.DiscardHandler), e.sessions, nil).Routes(e.mux)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid")
+	if rec := e.decide("req-1", csrfToken, "allow"); rec.Code != http.StatusSeeOther {
+		t.Fatalf("allow: got %d, want 303", rec.Code)
+	}
+	if ar, grant := e.recorded("req-1"); ar.Consent != storage.ConsentGranted || !slices.Equal(grant, []string{"openid"}) {
+		t.Errorf("got consent %q, grant %v; want granted, [openid]", ar.Consent, grant)
+	}
 }
 
 // TestDecideOnce: a request's decision is made once; a second post (the
@@ -290,6 +366,10 @@ func TestDecideOnce(t *testing.T) {
 	if grant != nil {
 		t.Errorf("grant after deny then allow: got %v, want none (the request stays denied)", grant)
 	}
+	// One decision, one event.
+	e.wantEvents(t, []storage.AuditEvent{
+		{Event: "consent.denied", Outcome: "success", UserID: userID, ClientID: clientID, Detail: "openid email"},
+	})
 }
 
 // TestConsentRefused: no completed login, or no such request, shows an
@@ -334,6 +414,7 @@ func TestConsentRefused(t *testing.T) {
 				if ar, err := e.store.GetAuthRequest(context.Background(), "req-1"); err != nil || ar.Consent != "" {
 					t.Errorf("request after a refused request: got consent %q, %v; want none recorded", ar.Consent, err)
 				}
+				e.wantEvents(t, nil)
 			})
 		}
 	}
@@ -350,4 +431,26 @@ func TestStoreUnavailable(t *testing.T) {
 	}
 	wantPage(t, e.show("req-1"), http.StatusServiceUnavailable)
 	wantPage(t, e.decide("req-1", csrfToken, "allow"), http.StatusServiceUnavailable)
+	e.wantEvents(t, nil)
+}
+
+// TestDecideOversizedBody: cmd/twostep bounds every request body with
+// http.MaxBytesReader; a decision past the bound is refused and records
+// nothing.
+func TestDecideOversizedBody(t *testing.T) {
+	const limit = 4 << 10
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-1", clientID, "openid email")
+	form := url.Values{"auth_request": {"req-1"}, "csrf_token": {csrfToken}, "decision": {"allow"}, "pad": {strings.Repeat("x", limit)}}
+	r := httptest.NewRequest(http.MethodPost, "/consent", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	r.Body = http.MaxBytesReader(rec, r.Body, limit)
+	e.mux.ServeHTTP(rec, r)
+	wantPage(t, rec, http.StatusBadRequest)
+	if ar, grant := e.recorded("req-1"); ar.Consent != "" || grant != nil {
+		t.Errorf("recorded consent %q, grant %v; want nothing", ar.Consent, grant)
+	}
+	e.wantEvents(t, nil)
 }

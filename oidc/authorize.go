@@ -19,10 +19,10 @@ const authRequestLifetime = 30 * time.Minute
 
 // Authorize serves /oauth2/auth (GET and POST). A fresh request is checked
 // by fosite; when the browser has not completed both factors (or must
-// repeat them: prompt=login, max_age) the request is kept server-side and
-// the browser goes to /login; when consent is due it goes to /consent. Both
-// return here with ?auth_request=ID, which replays the kept request with its
-// original RequestedAt. Only then is a code issued.
+// repeat them: prompt=login, max_age, acr_values) the request is kept
+// server-side and the browser goes to /login; when consent is due it goes
+// to /consent. Both return here with ?auth_request=ID, which replays the
+// kept request with its original RequestedAt. Only then is a code issued.
 func (p *Provider) Authorize() http.Handler {
 	return http.HandlerFunc(p.authorize)
 }
@@ -79,7 +79,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
 
-	// Step 1: both factors, recently enough.
+	// Step 1: both factors, recently enough and in the way asked for.
 	login, user, err := p.currentUser(r)
 	if err != nil {
 		p.serverError(w, r, "load login session", err)
@@ -160,14 +160,22 @@ func (p *Provider) currentUser(r *http.Request) (storage.LoginSession, *storage.
 	return login, &u, nil
 }
 
-// mustReauthenticate reports whether prompt=login or max_age demands a
-// login newer than the one the browser has. A login completed after the
-// request arrived always satisfies both (OpenID Connect Core §3.1.2.1).
+// mustReauthenticate reports whether prompt=login, max_age or acr_values
+// demands a login newer than the one the browser has. acr_values naming
+// storage.ACRTOTP asks for a TOTP code: a login that skipped it (remembered
+// device) or replaced it (recovery code) does not do. A login completed
+// after the request arrived always satisfies all three (OpenID Connect
+// Core §3.1.2.1): the login step itself honours acr_values, and should it
+// end another way (a user who lost their phone), the ID token's acr says
+// so and the client decides, rather than the browser looping here.
 func (p *Provider) mustReauthenticate(login storage.LoginSession, form url.Values, prompt []string, requestedAt time.Time) bool {
 	if !login.AuthTime.Before(requestedAt) {
 		return false
 	}
 	if has(prompt, "login") {
+		return true
+	}
+	if has(strings.Fields(form.Get("acr_values")), storage.ACRTOTP) && sessionACR(login) != storage.ACRTOTP {
 		return true
 	}
 	if v := form.Get("max_age"); v != "" {

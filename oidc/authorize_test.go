@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -474,6 +475,152 @@ func TestAuthorizePromptNoneWithoutLogin(t *testing.T) {
 			}
 			if n := e.countAuthRequests(t); n != 0 {
 				t.Errorf("prompt=none kept %d requests, want 0", n)
+			}
+		})
+	}
+}
+
+// TestAuthorizeACRValues: acr_values naming the TOTP class is not
+// satisfied by an earlier login that skipped the code (remembered device)
+// or replaced it (recovery code): the browser goes to a fresh login, as
+// for prompt=login.
+func TestAuthorizeACRValues(t *testing.T) {
+	pwd, mfa := []string{"pwd"}, []string{"pwd", "mfa"}
+	otp := []string{"pwd", "otp", "mfa"}
+	tests := []struct {
+		name      string
+		acr       string // of the browser's login
+		amr       []string
+		acrValues string
+		prompt    string
+		want      string // "login", "code" or an error code
+	}{
+		{"remembered device, TOTP asked", storage.ACRRememberedDevice, pwd, storage.ACRTOTP, "", "login"},
+		{"recovery code, TOTP asked", storage.ACRRecoveryCode, mfa, storage.ACRTOTP, "", "login"},
+		{"remembered device, TOTP among others", storage.ACRRememberedDevice, pwd, storage.ACRRememberedDevice + " " + storage.ACRTOTP, "", "login"},
+		{"remembered device, TOTP asked, prompt=none", storage.ACRRememberedDevice, pwd, storage.ACRTOTP, "none", "login_required"},
+		{"TOTP login, TOTP asked", storage.ACRTOTP, otp, storage.ACRTOTP, "", "code"},
+		{"login from before ACR was recorded, TOTP asked", "", otp, storage.ACRTOTP, "", "code"},
+		{"remembered device, nothing asked", storage.ACRRememberedDevice, pwd, "", "", "code"},
+		{"remembered device, its own class asked", storage.ACRRememberedDevice, pwd, storage.ACRRememberedDevice, "", "code"},
+		{"recovery code, another class asked", storage.ACRRecoveryCode, mfa, "urn:example:other", "", "code"},
+		// A substring is not the class.
+		{"remembered device, a longer class asked", storage.ACRRememberedDevice, pwd, storage.ACRTOTP + "-ish", "", "code"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.addApp(true)
+			u := e.addUser("alice")
+			e.sessions.signInWith(u.ID, e.clock.Now().Add(-time.Minute), tc.acr, tc.amr)
+			ar := newAuthRequest(t, appID).with("acr_values", tc.acrValues).with("prompt", tc.prompt)
+			rec := e.get(ar.url())
+			switch tc.want {
+			case "login":
+				id := pendingID(t, rec, "/login")
+				kept, err := e.store.GetAuthRequest(context.Background(), id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := kept.Form.Get("acr_values"); got != tc.acrValues {
+					t.Errorf("kept acr_values: got %q, want %q (the login step reads it)", got, tc.acrValues)
+				}
+			case "code":
+				codeFrom(t, rec, ar)
+			default:
+				q := clientRedirect(t, rec)
+				if q.Get("error") != tc.want || q.Get("state") != ar.state() || q.Has("code") {
+					t.Errorf("got %v, want error=%s with the state and no code", q, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizeACRValuesKeptRequest: after acr_values sent a remembered
+// login back to /login, a login completed after the request satisfies it;
+// should it end with a recovery code (the phone is lost), the code is
+// issued rather than the browser looping, and the ID token says how.
+func TestAuthorizeACRValuesKeptRequest(t *testing.T) {
+	tests := []struct {
+		name string
+		acr  string
+		amr  []string
+	}{
+		{"fresh TOTP login", storage.ACRTOTP, []string{"pwd", "otp", "mfa"}},
+		{"fresh recovery-code login", storage.ACRRecoveryCode, []string{"pwd", "mfa"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.addApp(true)
+			u := e.addUser("alice")
+			e.sessions.signInWith(u.ID, e.clock.Now().Add(-time.Hour), storage.ACRRememberedDevice, []string{"pwd"})
+			ar := newAuthRequest(t, appID).with("acr_values", storage.ACRTOTP)
+			id := pendingID(t, e.get(ar.url()), "/login")
+			kept := e.backdate(t, id, 10*time.Minute)
+			if got := pendingID(t, e.resume(id), "/login"); got != id {
+				t.Errorf("resume with the remembered login: got auth_request %q, want the kept %q", got, id)
+			}
+
+			e.sessions.signInWith(u.ID, kept.RequestedAt.Add(time.Second), tc.acr, tc.amr)
+			c := codeFrom(t, e.resume(id), ar)
+			rec, tr := e.exchange(t, ar, c, basic(appID, appSecret))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("exchange: got %d %s", rec.Code, rec.Body)
+			}
+			if got := jwtClaims(t, tr.IDToken)["acr"]; got != tc.acr {
+				t.Errorf("acr: got %v, want %q", got, tc.acr)
+			}
+		})
+	}
+}
+
+// TestIDTokenACR: the ID token's acr and amr say how the login ended, in
+// the first ID token and in those the refresh grant issues.
+func TestIDTokenACR(t *testing.T) {
+	tests := []struct {
+		name    string
+		acr     string
+		amr     []string
+		wantACR string
+	}{
+		{"TOTP code", storage.ACRTOTP, []string{"pwd", "otp", "mfa"}, storage.ACRTOTP},
+		{"recovery code", storage.ACRRecoveryCode, []string{"pwd", "mfa"}, storage.ACRRecoveryCode},
+		{"remembered device", storage.ACRRememberedDevice, []string{"pwd"}, storage.ACRRememberedDevice},
+		{"login from before ACR was recorded", "", []string{"pwd", "otp", "mfa"}, storage.ACRTOTP},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.addApp(true)
+			u := e.addUser("alice")
+			e.sessions.signInWith(u.ID, e.clock.Now().Add(-time.Minute), tc.acr, tc.amr)
+			ar := newAuthRequest(t, appID)
+			rec, tr := e.exchange(t, ar, codeFrom(t, e.get(ar.url()), ar), basic(appID, appSecret))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("exchange: got %d %s", rec.Code, rec.Body)
+			}
+			rec = e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, basic(appID, appSecret))
+			refreshed := decodeToken(t, rec)
+			if rec.Code != http.StatusOK || refreshed.IDToken == "" {
+				t.Fatalf("refresh: got %d %s, want an ID token", rec.Code, rec.Body)
+			}
+			for which, raw := range map[string]string{"first": tr.IDToken, "refreshed": refreshed.IDToken} {
+				claims := jwtClaims(t, raw)
+				if got := claims["acr"]; got != tc.wantACR {
+					t.Errorf("%s ID token acr: got %v, want %q", which, got, tc.wantACR)
+				}
+				var amr []string
+				if list, ok := claims["amr"].([]any); ok {
+					for _, v := range list {
+						s, _ := v.(string)
+						amr = append(amr, s)
+					}
+				}
+				if !slices.Equal(amr, tc.amr) {
+					t.Errorf("%s ID token amr: got %v, want %v", which, claims["amr"], tc.amr)
+				}
 			}
 		})
 	}

@@ -34,7 +34,8 @@ func userClaims(u storage.User, granted fosite.Arguments) map[string]any {
 
 // newSession builds the fosite session for a user who completed the login:
 // the ID token says when the second factor succeeded (auth_time), which
-// factors were checked in this login (amr, as the login recorded them) and releases the claims of the granted scopes.
+// factors were checked and by which path (amr and acr, as the login
+// recorded them), and releases the claims of the granted scopes.
 func newSession(u storage.User, login storage.LoginSession, requestedAt time.Time, granted fosite.Arguments) *openid.DefaultSession {
 	return &openid.DefaultSession{
 		Claims: &jwt.IDTokenClaims{
@@ -42,11 +43,20 @@ func newSession(u storage.User, login storage.LoginSession, requestedAt time.Tim
 			AuthTime:                            login.AuthTime.UTC(),
 			RequestedAt:                         requestedAt.UTC(),
 			AuthenticationMethodsReferences:     login.AMR,
-			AuthenticationContextClassReference: ACR,
+			AuthenticationContextClassReference: sessionACR(login),
 			Extra:                               userClaims(u, granted),
 		},
 		Headers:  &jwt.Headers{},
 		Subject:  u.ID,
 		Username: u.Username,
 	}
+}
+
+// sessionACR returns how the login ended (OpenID Connect Core §2, acr).
+// Sessions from before the login recorded it all ended with a TOTP code.
+func sessionACR(login storage.LoginSession) string {
+	if login.ACR == "" {
+		return storage.ACRTOTP
+	}
+	return login.ACR
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/twostep/twostep/storage"
 )
 
 // discoveryDocument builds the OpenID Provider Metadata (OpenID Connect
@@ -32,7 +34,7 @@ func discoveryDocument(issuer string) ([]byte, error) {
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr",
 			"email", "email_verified", "name", "preferred_username", "groups",
 		},
-		"acr_values_supported":            []string{ACR},
+		"acr_values_supported":            []string{storage.ACRTOTP, storage.ACRRecoveryCode, storage.ACRRememberedDevice},
 		"prompt_values_supported":         []string{"none", "login", "consent"},
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twostep/twostep/storage"
 	"github.com/twostep/twostep/storage/storagetest"
 )
 
@@ -96,6 +97,14 @@ func TestDiscovery(t *testing.T) {
 			}
 			if got := list("scopes_supported"); !slices.Equal(got, SupportedScopes) {
 				t.Errorf("scopes_supported: got %v, want %v", got, SupportedScopes)
+			}
+			// The TOTP class first: the one every client may rely on.
+			wantACRs := []string{storage.ACRTOTP, storage.ACRRecoveryCode, storage.ACRRememberedDevice}
+			if got := list("acr_values_supported"); !slices.Equal(got, wantACRs) {
+				t.Errorf("acr_values_supported: got %v, want %v", got, wantACRs)
+			}
+			if got := list("claims_supported"); !slices.Contains(got, "acr") || !slices.Contains(got, "amr") {
+				t.Errorf("claims_supported: got %v, want acr and amr among them", got)
 			}
 		})
 	}

@@ -1,24 +1,30 @@
 package oidc
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/twostep/twostep/storage"
 )
 
-// logoutPage is the data of logout.html.
+// logoutPage is the data of logout.html: the form fields the confirmation
+// posts back, the CSRF token of the login session among them.
 type logoutPage struct {
 	Form url.Values
 }
 
 // Logout serves /oauth2/logout, RP-initiated logout (OpenID Connect
-// RP-Initiated Logout 1.0 §2). With a valid id_token_hint it ends the login
-// session at once; without one, a GET asks the user to confirm with a POST
-// (the session cookie is SameSite=Lax, so another site cannot post it). A
-// post_logout_redirect_uri is followed only if it is registered for the
-// client, exactly; otherwise an error page, never a redirect.
+// RP-Initiated Logout 1.0 §2). A valid id_token_hint issued to the
+// browser's user ends the login session at once; otherwise the user is
+// asked to confirm with a POST that must carry the login session's CSRF
+// token (§6: a logout without a hint, or with someone else's ID token,
+// must not be forced on a user by another site). A post_logout_redirect_uri
+// is followed only if it is registered for the client, exactly; otherwise
+// an error page, never a redirect. Each logout is audited as "logout".
 func (p *Provider) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -27,10 +33,10 @@ func (p *Provider) Logout() http.Handler {
 			return
 		}
 		form := r.Form
-		clientID := form.Get("client_id")
+		clientID, hintSubject := form.Get("client_id"), ""
 		hinted := false
 		if hint := form.Get("id_token_hint"); hint != "" {
-			aud, err := p.hintAudience(r, hint)
+			aud, sub, err := p.hintClaims(r, hint)
 			if err != nil {
 				p.pages.Error(w, r, http.StatusBadRequest, "The sign-out request carries an invalid id_token_hint.")
 				return
@@ -39,7 +45,7 @@ func (p *Provider) Logout() http.Handler {
 				p.pages.Error(w, r, http.StatusBadRequest, "The sign-out request's client_id does not match its id_token_hint.")
 				return
 			}
-			clientID, hinted = aud, true
+			clientID, hintSubject, hinted = aud, sub, true
 		}
 		redirect := form.Get("post_logout_redirect_uri")
 		if redirect != "" {
@@ -48,19 +54,54 @@ func (p *Provider) Logout() http.Handler {
 				return
 			}
 			client, err := p.store.Client(ctx, clientID)
+			if err != nil && !errors.Is(err, storage.ErrNotFound) {
+				p.serverError(w, r, "load client", err)
+				return
+			}
 			if err != nil || !has(client.PostLogoutRedirectURIs, redirect) {
 				p.pages.Error(w, r, http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this application.")
 				return
 			}
 		}
-		if !hinted && r.Method != http.MethodPost {
-			p.pages.Render(w, http.StatusOK, "logout.html", logoutPage{Form: form})
+
+		login, err := p.sessions.Current(r)
+		signedIn := err == nil
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			p.serverError(w, r, "load login session", err)
 			return
 		}
+		switch {
+		case hinted && (!signedIn || hintSubject == login.UserID):
+			// The client that signed this user in asks; nothing to confirm.
+		case r.Method == http.MethodPost:
+			// The confirmation. With nobody signed in there is nothing to
+			// protect, only a half-done login (if any) to clear.
+			if signedIn && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf_token")), []byte(login.CSRFToken)) != 1 {
+				p.pages.Error(w, r, http.StatusForbidden, "This sign-out form has expired. Reload the page and sign out again.")
+				return
+			}
+		default:
+			fields := url.Values{}
+			for k, v := range form {
+				fields[k] = v
+			}
+			fields.Del("csrf_token")
+			if signedIn {
+				fields.Set("csrf_token", login.CSRFToken)
+			}
+			p.pages.Render(w, http.StatusOK, "logout.html", logoutPage{Form: fields})
+			return
+		}
+
 		if err := p.sessions.Logout(w, r); err != nil {
 			p.serverError(w, r, "logout", err)
 			return
 		}
+		ev := storage.AuditEvent{Event: "logout", Outcome: "success", UserID: login.UserID}
+		if hinted {
+			ev.ClientID = clientID
+		}
+		p.record(r, ev)
 		if redirect == "" {
 			p.pages.Render(w, http.StatusOK, "signedout.html", nil)
 			return
@@ -75,24 +116,25 @@ func (p *Provider) Logout() http.Handler {
 	})
 }
 
-// hintAudience verifies an id_token_hint we issued (expired is fine, as the
-// spec allows) and returns the client it was issued to.
-func (p *Provider) hintAudience(r *http.Request, hint string) (string, error) {
+// hintClaims verifies an id_token_hint we issued (expired is fine, as the
+// spec allows) and returns the client it was issued to and its subject.
+func (p *Provider) hintClaims(r *http.Request, hint string) (aud, sub string, err error) {
 	tok, err := p.keys.Decode(r.Context(), hint)
 	var ve *jwt.ValidationError
 	if err != nil && !(errors.As(err, &ve) && ve.Errors == jwt.ValidationErrorExpired) {
-		return "", err
+		return "", "", err
 	}
 	if tok == nil || mustString(tok.Claims["iss"]) != p.issuer {
-		return "", errors.New("id_token_hint: wrong issuer")
+		return "", "", errors.New("id_token_hint: wrong issuer")
 	}
-	switch aud := tok.Claims["aud"].(type) {
+	sub = mustString(tok.Claims["sub"])
+	switch a := tok.Claims["aud"].(type) {
 	case string:
-		return aud, nil
+		return a, sub, nil
 	case []any:
-		if len(aud) == 1 {
-			return mustString(aud[0]), nil
+		if len(a) == 1 {
+			return mustString(a[0]), sub, nil
 		}
 	}
-	return "", errors.New("id_token_hint: no single audience")
+	return "", "", errors.New("id_token_hint: no single audience")
 }

@@ -21,10 +21,6 @@ import (
 // Scopes twostep understands. Any client may be registered with a subset.
 var SupportedScopes = []string{"openid", "offline_access", "profile", "email", "groups"}
 
-// ACR is the authentication context class reference twostep asserts: the
-// PAPE multi-factor policy, since every login checks two factors.
-const ACR = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
-
 // DefaultKeyRetention is how long a rotated-out signing key stays in the
 // JWKS, so tokens it signed (an hour's worth) still verify with margin.
 const DefaultKeyRetention = 24 * time.Hour
@@ -38,11 +34,6 @@ type Sessions interface {
 	Current(r *http.Request) (storage.LoginSession, error)
 	// Logout ends the browser's login session.
 	Logout(w http.ResponseWriter, r *http.Request) error
-}
-
-// Events receives what the provider does, for metrics. Nil is allowed.
-type Events interface {
-	TokenIssued(grantType string)
 }
 
 // Config configures a Provider.
@@ -59,8 +50,10 @@ type Config struct {
 	// KeyRetention is how long a rotated-out signing key stays in the JWKS;
 	// DefaultKeyRetention when zero.
 	KeyRetention time.Duration
-	// Events may be nil.
-	Events Events
+	// Audit receives the provider's security events: "token.issued",
+	// "token.revoked" and "logout". It gets the request too, to add the
+	// caller's address and user agent. Nil is allowed.
+	Audit func(*http.Request, storage.AuditEvent)
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
 }
@@ -72,7 +65,7 @@ type Provider struct {
 	pages     *templates.Pages
 	log       *slog.Logger
 	sessions  Sessions
-	events    Events
+	audit     func(*http.Request, storage.AuditEvent)
 	now       func() time.Time
 	oauth     fosite.OAuth2Provider
 	keys      *KeySet
@@ -136,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	)
 	p := &Provider{
 		issuer: issuer, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, sessions: cfg.Sessions,
-		events: cfg.Events, now: now, oauth: oauth, keys: keys,
+		audit: cfg.Audit, now: now, oauth: oauth, keys: keys,
 	}
 	if p.discovery, err = discoveryDocument(issuer); err != nil {
 		return nil, err
@@ -152,6 +145,13 @@ func (p *Provider) Keys() *KeySet { return p.keys }
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {
 	p.log.ErrorContext(r.Context(), op, "err", err, "request_id", w.Header().Get("X-Request-Id"))
 	p.pages.Failure(w, r, errors.Is(err, storage.ErrUnavailable))
+}
+
+// record sends a security event to the audit log, if one is configured.
+func (p *Provider) record(r *http.Request, ev storage.AuditEvent) {
+	if p.audit != nil {
+		p.audit(r, ev)
+	}
 }
 
 // fositeError makes a storage outage visible to fosite's error writers as a

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,16 +75,32 @@ func (f *fakeSessions) Logout(http.ResponseWriter, *http.Request) error {
 	return nil
 }
 
-// signIn makes userID the browser's user, with both factors checked at
-// authTime.
+// signIn makes userID the browser's user, with password and TOTP code
+// checked at authTime.
 func (f *fakeSessions) signIn(userID string, authTime time.Time) {
+	f.signInWith(userID, authTime, storage.ACRTOTP, []string{"pwd", "otp", "mfa"})
+}
+
+// signInWith makes userID the browser's user, whose login ended at
+// authTime with acr and amr.
+func (f *fakeSessions) signInWith(userID string, authTime time.Time, acr string, amr []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.login = &storage.LoginSession{
-		ID: "login-" + userID, State: storage.StateDone, UserID: userID, CSRFToken: "csrf",
-		PasswordAt: authTime, AuthTime: authTime, AMR: []string{"pwd", "otp", "mfa"},
+		ID: "login-" + userID, State: storage.StateDone, UserID: userID, CSRFToken: csrfTokenOf(userID),
+		PasswordAt: authTime, AuthTime: authTime, AMR: amr, ACR: acr,
 	}
 }
+
+// signOut leaves the browser without a login.
+func (f *fakeSessions) signOut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.login = nil
+}
+
+// csrfTokenOf is the CSRF token of userID's login session.
+func csrfTokenOf(userID string) string { return "csrf-token-of-" + userID }
 
 func (f *fakeSessions) logoutCount() int {
 	f.mu.Lock()
@@ -91,22 +108,50 @@ func (f *fakeSessions) logoutCount() int {
 	return f.logouts
 }
 
-// fakeEvents records the grant types tokens were issued for.
-type fakeEvents struct {
+// fakeAudit collects the audit events the provider records.
+type fakeAudit struct {
 	mu     sync.Mutex
-	issued []string
+	events []storage.AuditEvent
 }
 
-func (f *fakeEvents) TokenIssued(grantType string) {
+func (f *fakeAudit) record(r *http.Request, ev storage.AuditEvent) {
+	if r == nil {
+		panic("audit event without a request")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.issued = append(f.issued, grantType)
+	f.events = append(f.events, ev)
 }
 
-func (f *fakeEvents) list() []string {
+// take returns the events recorded so far, and forgets them.
+func (f *fakeAudit) take() []storage.AuditEvent {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]string(nil), f.issued...)
+	evs := f.events
+	f.events = nil
+	return evs
+}
+
+// wantEvents checks that exactly want were recorded since the last take,
+// in order, and that none carries any of secrets.
+func (f *fakeAudit) wantEvents(t *testing.T, want []storage.AuditEvent, secrets ...string) {
+	t.Helper()
+	got := f.take()
+	if !slices.Equal(got, want) {
+		t.Errorf("audit events:\n got %+v\nwant %+v", got, want)
+	}
+	for _, ev := range got {
+		for _, secret := range secrets {
+			if secret == "" {
+				continue
+			}
+			for _, v := range []string{ev.Event, ev.Outcome, ev.UserID, ev.ClientID, ev.IP, ev.UserAgent, ev.Detail} {
+				if strings.Contains(v, secret) {
+					t.Errorf("audit event %+v carries a secret %q", ev, secret)
+				}
+			}
+		}
+	}
 }
 
 // env is a provider over a fresh SQLite store, with its routes.
@@ -116,15 +161,15 @@ type env struct {
 	p        *Provider
 	clock    *storagetest.Clock
 	sessions *fakeSessions
-	events   *fakeEvents
+	audit    *fakeAudit
 	mux      *http.ServeMux
 }
 
-func testConfig(store *storage.Store, clock *storagetest.Clock, sessions Sessions, events Events, pages *templates.Pages) Config {
+func testConfig(store *storage.Store, clock *storagetest.Clock, sessions Sessions, audit func(*http.Request, storage.AuditEvent), pages *templates.Pages) Config {
 	return Config{
 		Issuer: testIssuer, Store: store, Pages: pages, Logger: slog.New(slog.DiscardHandler),
 		Sessions: sessions, HMACSecret: []byte("0123456789abcdef0123456789abcdef"),
-		Events: events, Now: clock.Now,
+		Audit: audit, Now: clock.Now,
 	}
 }
 
@@ -141,8 +186,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	clock := newFakeClock()
 	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
-	e := &env{t: t, store: store, clock: clock, sessions: &fakeSessions{}, events: &fakeEvents{}}
-	p, err := New(context.Background(), testConfig(store, clock, e.sessions, e.events, parsePages(t)))
+	e := &env{t: t, store: store, clock: clock, sessions: &fakeSessions{}, audit: &fakeAudit{}}
+	p, err := New(context.Background(), testConfig(store, clock, e.sessions, e.audit.record, parsePages(t)))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -182,7 +227,7 @@ func (e *env) addUserWith(username string, edit func(*storage.User), enrolled bo
 		e.t.Fatalf("create user: %v", err)
 	}
 	if enrolled {
-		if err := e.store.ConfirmTOTP(ctx, u.ID, testTOTPSecret, 1); err != nil {
+		if err := e.store.ConfirmTOTP(ctx, u.ID, testTOTPSecret, 1, nil); err != nil {
 			e.t.Fatalf("confirm totp: %v", err)
 		}
 	}
@@ -497,4 +542,61 @@ func TestStoreUnavailable(t *testing.T) {
 			t.Errorf("got %d %q, want 503 temporarily_unavailable", rec.Code, tr.Error)
 		}
 	})
+}
+
+// TestOversizedBody: cmd/twostep bounds every request body with
+// http.MaxBytesReader; a body past the bound fails every endpoint closed:
+// a 4xx, nothing issued, revoked, disclosed or ended, nothing audited.
+func TestOversizedBody(t *testing.T) {
+	const limit = 4 << 10
+	e := newEnv(t)
+	e.addApp(true)
+	u := e.addUser("alice")
+	tr := e.tokensFor(t, u.ID, "openid offline_access")
+	e.sessions.signIn(u.ID, e.clock.Now())
+	e.audit.take()
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		e.mux.ServeHTTP(w, r)
+	})
+	pad := strings.Repeat("x", limit)
+	tests := []struct {
+		path       string
+		form       url.Values
+		basicAuth  bool
+		wantStatus int
+	}{
+		{"/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, true, http.StatusBadRequest},
+		{"/oauth2/revoke", url.Values{"token": {tr.RefreshToken}}, true, http.StatusBadRequest},
+		{"/oauth2/introspect", url.Values{"token": {tr.AccessToken}}, true, http.StatusBadRequest},
+		{"/userinfo", url.Values{"access_token": {tr.AccessToken}}, false, http.StatusUnauthorized},
+		{"/oauth2/logout", url.Values{"csrf_token": {csrfTokenOf(u.ID)}}, false, http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			tc.form.Set("pad", pad)
+			r := httptest.NewRequest(http.MethodPost, tc.path, strings.NewReader(tc.form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if tc.basicAuth {
+				r.SetBasicAuth(appID, appSecret)
+			}
+			rec := httptest.NewRecorder()
+			limited.ServeHTTP(rec, r)
+			if rec.Code != tc.wantStatus {
+				t.Errorf("got %d %s, want %d", rec.Code, rec.Body, tc.wantStatus)
+			}
+			for _, leaked := range []string{`"access_token"`, `"active":true`, `"sub"`} {
+				if strings.Contains(rec.Body.String(), leaked) {
+					t.Errorf("response carries %s: %s", leaked, rec.Body)
+				}
+			}
+		})
+	}
+	if !e.active(t, tr.RefreshToken) {
+		t.Error("an oversized revocation revoked the refresh token")
+	}
+	if n := e.sessions.logoutCount(); n != 0 {
+		t.Errorf("an oversized logout called Logout %d times, want 0", n)
+	}
+	e.audit.wantEvents(t, nil)
 }

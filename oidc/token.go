@@ -7,6 +7,8 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/twostep/twostep/storage"
 )
 
 // grantTypes are the grants the token endpoint serves.
@@ -14,7 +16,8 @@ var grantTypes = []string{"authorization_code", "refresh_token", "client_credent
 
 // Token serves /oauth2/token: authorization_code (with PKCE), refresh_token
 // (rotating) and client_credentials. There is no password grant: it would
-// skip the second factor.
+// skip the second factor. Each token response is audited as "token.issued",
+// with the grant type as its detail.
 func (p *Provider) Token() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -40,10 +43,14 @@ func (p *Provider) Token() http.Handler {
 			p.tokenError(w, r, areq, err)
 			return
 		}
-		if p.events != nil {
-			p.events.TokenIssued(areq.GetGrantTypes()[0])
-		}
 		p.oauth.WriteAccessResponse(ctx, w, areq, resp)
+		grantType := areq.GetGrantTypes()[0]
+		ev := storage.AuditEvent{Event: "token.issued", Outcome: "success", ClientID: areq.GetClient().GetID(), Detail: grantType}
+		if grantType != "client_credentials" {
+			// The subject of a client_credentials token is the client.
+			ev.UserID = areq.GetSession().GetSubject()
+		}
+		p.record(r, ev)
 	})
 }
 

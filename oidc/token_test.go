@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twostep/twostep/storage"
 )
 
 // introspection is the JSON of an introspection answer (RFC 7662 §2.2).
@@ -79,9 +81,9 @@ func TestTokenClientCredentials(t *testing.T) {
 			if scopes := strings.Fields(in.Scope); slices.Contains(scopes, "openid") || slices.Contains(scopes, "offline_access") {
 				t.Errorf("introspected scope: got %q, want no openid or offline_access", in.Scope)
 			}
-			if got := e.events.list(); !slices.Equal(got, []string{"client_credentials"}) {
-				t.Errorf("events: got %v, want [client_credentials]", got)
-			}
+			e.audit.wantEvents(t, []storage.AuditEvent{
+				{Event: "token.issued", Outcome: "success", ClientID: appID, Detail: "client_credentials"},
+			}, appSecret, tr.AccessToken)
 		})
 	}
 }
@@ -122,9 +124,7 @@ func TestTokenRefused(t *testing.T) {
 			}
 		})
 	}
-	if got := e.events.list(); len(got) != 0 {
-		t.Errorf("events after refused requests: got %v, want none", got)
-	}
+	e.audit.wantEvents(t, nil)
 }
 
 // TestTokenAuthorizationCode checks the PKCE verifier and the client at
@@ -164,14 +164,15 @@ func TestTokenAuthorizationCode(t *testing.T) {
 				if rec.Code != http.StatusOK || tr.AccessToken == "" || tr.IDToken == "" || tr.RefreshToken == "" {
 					t.Fatalf("got %d %s, want access, ID and refresh tokens", rec.Code, rec.Body)
 				}
-				if got := e.events.list(); !slices.Equal(got, []string{"authorization_code"}) {
-					t.Errorf("events: got %v, want [authorization_code]", got)
-				}
+				e.audit.wantEvents(t, []storage.AuditEvent{
+					{Event: "token.issued", Outcome: "success", UserID: u.ID, ClientID: appID, Detail: "authorization_code"},
+				}, appSecret, c, ar.verifier, tr.AccessToken, tr.RefreshToken, tr.IDToken)
 				return
 			}
 			if tr.Error != tc.wantError || tr.AccessToken != "" {
 				t.Errorf("got %d %s, want %s and no token", rec.Code, rec.Body, tc.wantError)
 			}
+			e.audit.wantEvents(t, nil)
 		})
 	}
 }
@@ -248,13 +249,16 @@ func TestRevoke(t *testing.T) {
 		auth       credentials
 		wantStatus int
 		wantActive bool // the tokens are active after
+		wantAudit  bool // "token.revoked" is recorded
 	}{
-		{"access token", accessToken, basic(appID, appSecret), http.StatusOK, false},
-		{"refresh token", func(tr tokenResponse) string { return tr.RefreshToken }, basic(appID, appSecret), http.StatusOK, false},
-		{"by client_secret_post", accessToken, inForm(appID, appSecret), http.StatusOK, false},
+		{"access token", accessToken, basic(appID, appSecret), http.StatusOK, false, true},
+		{"refresh token", func(tr tokenResponse) string { return tr.RefreshToken }, basic(appID, appSecret), http.StatusOK, false, true},
+		{"by client_secret_post", accessToken, inForm(appID, appSecret), http.StatusOK, false, true},
 		// 200 too: another client learns nothing about the token.
-		{"by another client", accessToken, basic("other", appSecret), http.StatusOK, true},
-		{"with a wrong secret", accessToken, basic(appID, "wrong"), http.StatusUnauthorized, true},
+		{"by another client", accessToken, basic("other", appSecret), http.StatusOK, true, false},
+		{"with a wrong secret", accessToken, basic(appID, "wrong"), http.StatusUnauthorized, true, false},
+		// An unknown token counts as revoked (RFC 7009 §2.2).
+		{"unknown token", func(tokenResponse) string { return "unknown.token" }, basic(appID, appSecret), http.StatusOK, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,10 +270,16 @@ func TestRevoke(t *testing.T) {
 			if !e.active(t, tr.AccessToken) || !e.active(t, tr.RefreshToken) {
 				t.Fatal("fresh tokens are not active")
 			}
+			e.audit.take()
 			rec := e.postForm("/oauth2/revoke", url.Values{"token": {tc.revoke(tr)}}, tc.auth)
 			if rec.Code != tc.wantStatus {
 				t.Errorf("revoke: got %d %s, want %d", rec.Code, rec.Body, tc.wantStatus)
 			}
+			var want []storage.AuditEvent
+			if tc.wantAudit {
+				want = []storage.AuditEvent{{Event: "token.revoked", Outcome: "success", ClientID: appID}}
+			}
+			e.audit.wantEvents(t, want, appSecret, tr.AccessToken, tr.RefreshToken)
 			if got := e.active(t, tr.AccessToken); got != tc.wantActive {
 				t.Errorf("access token active after: got %v, want %v", got, tc.wantActive)
 			}
@@ -291,6 +301,11 @@ func TestRevoke(t *testing.T) {
 			if got := rec.Code == http.StatusOK; got != tc.wantActive {
 				t.Errorf("refresh after: got %d %s, want success %v", rec.Code, rec.Body, tc.wantActive)
 			}
+			var wantIssued []storage.AuditEvent
+			if tc.wantActive {
+				wantIssued = []storage.AuditEvent{{Event: "token.issued", Outcome: "success", UserID: u.ID, ClientID: appID, Detail: "refresh_token"}}
+			}
+			e.audit.wantEvents(t, wantIssued, appSecret, tr.AccessToken, tr.RefreshToken)
 		})
 	}
 }
