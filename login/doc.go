@@ -1,7 +1,7 @@
 // Package login owns the two-layer login: the password step, the TOTP step
-// (enrolment with a QR code, verification, the replay guard), the login
-// session and its cookie, throttling of both steps, and the argon2id
-// password hasher.
+// (enrolment with a QR code, verification, the replay guard), recovery
+// codes, remembered devices, the login session and its cookie, throttling
+// and lockout of both steps, and the argon2id password hasher.
 //
 // The state of a login lives server-side in a storage.LoginSession row. The
 // browser's cookie holds only an opaque random 256-bit value; the row's ID
@@ -9,7 +9,9 @@
 // cookies. The value is replaced after each factor, and a session moves
 // only forward, one conditional update at a time:
 //
-//	GET /login ──► password ──POST /login──► totp ──POST /login/totp──► done
+//	GET /login ──► password ──POST /login──► totp ──POST /login/totp──────► done
+//	                   │                       └──POST /login/recovery────► done
+//	                   └──(a remembered device)───────────────────────────► done
 //
 // Other packages learn who is logged in through Handler.Current and end a
 // login with Handler.Logout; the authorization endpoint hands a pending

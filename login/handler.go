@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/twostep/twostep/storage"
@@ -29,12 +28,12 @@ const (
 	defaultSessionLifetime = 12 * time.Hour
 	defaultIssuer          = "twostep"
 
-	// Throttling: fixed windows counted in the database, so the limits
-	// hold across instances.
-	throttleWindow          = 15 * time.Minute
-	maxPasswordsPerUsername = 10
-	maxPasswordsPerSession  = 20
-	maxCodesPerUser         = 5
+	// maxSessionCodes wrong codes void a login session: the user starts
+	// again from the password.
+	maxSessionCodes = 5
+	// maxAccountCodes consecutive wrong codes lock the account until an
+	// administrator unlocks it (NIST SP 800-63B §5.2.2: at most 100).
+	maxAccountCodes = 100
 
 	// maxFormBytes bounds a posted form; the login forms are tiny.
 	maxFormBytes = 16 << 10
@@ -46,9 +45,13 @@ const (
 // accounts share one message so the page does not tell them apart.
 const (
 	msgBadCredentials  = "Incorrect username or password."
-	msgBadCode         = "Incorrect or already used code."
+	msgBadCode         = "That code is not right. Check the account in your authenticator app and try again."
+	msgCodeUsed        = "That code was already used. Wait for the next one, then enter it."
+	msgBadRecoveryCode = "That recovery code is not right, or it was already used."
+	msgRecoveryFormat  = "Enter one of your recovery codes: 16 letters and digits, like abcd-efgh-ijkl-mnop."
+	msgSessionSpent    = "That was too many wrong codes for one sign-in. Start again with your password."
+	msgAccountLocked   = "This account is locked after too many wrong codes. Contact your administrator to unlock it."
 	msgCodeFormat      = "Enter the 6-digit code from your authenticator app."
-	msgTooMany         = "Too many attempts. Wait 15 minutes, then try again."
 	msgNoSession       = "Your sign-in has expired, or this browser does not keep cookies. Go back to the application and sign in again."
 	msgWrongStep       = "This step of the sign-in is not available now. Go back to the application and sign in again."
 	msgBadCSRF         = "This form has expired or did not come from this site. Reload the page and try again."
@@ -79,23 +82,29 @@ type Config struct {
 	// Now returns the current time; time.Now when nil. It must agree with
 	// the Store's clock.
 	Now func() time.Time
-	// Events receives the outcome of every password and code attempt, for
-	// metrics; nil is allowed.
-	Events Events
+	// Audit receives every security event (each password and code
+	// attempt, enrolment, lockout, remembered device); nil is allowed.
+	Audit func(*http.Request, storage.AuditEvent)
+	// RememberDevice is how long a browser may skip the TOTP step after
+	// the user ticks "remember this device"; zero (the default) turns the
+	// feature off.
+	RememberDevice time.Duration
+	// AccountThrottle and IPThrottle slow down wrong passwords per
+	// username and per client address (r.RemoteAddr, an IPv6 one per
+	// /64); zero values mean DefaultAccountThrottle and DefaultIPThrottle.
+	AccountThrottle Backoff
+	IPThrottle      Backoff
 	// Rand is the source of cookie values, CSRF tokens and TOTP secrets;
 	// crypto/rand.Reader when nil. It must be safe for concurrent use.
 	Rand io.Reader
 }
 
-// Events is told the outcome of each login attempt: step is "password" or
-// "totp", outcome "success", "failure" or "throttled".
-type Events interface {
-	LoginAttempt(step, outcome string)
-}
-
 // Handler serves the login pages and answers who is logged in.
 type Handler struct {
-	events   Events
+	audit    func(*http.Request, storage.AuditEvent)
+	remember time.Duration
+	account  Backoff
+	ip       Backoff
 	store    *storage.Store
 	pages    *templates.Pages
 	log      *slog.Logger
@@ -121,7 +130,20 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, hasher: cfg.Hasher,
 		issuer: cfg.TOTPIssuer, secure: cfg.SecureCookie, lifetime: cfg.SessionLifetime,
-		now: cfg.Now, rand: cfg.Rand, events: cfg.Events,
+		now: cfg.Now, rand: cfg.Rand, audit: cfg.Audit, remember: cfg.RememberDevice,
+		account: cfg.AccountThrottle, ip: cfg.IPThrottle,
+	}
+	if h.account == (Backoff{}) {
+		h.account = DefaultAccountThrottle()
+	}
+	if h.ip == (Backoff{}) {
+		h.ip = DefaultIPThrottle()
+	}
+	if err := h.account.Validate(); err != nil {
+		return nil, fmt.Errorf("login: account %w", err)
+	}
+	if err := h.ip.Validate(); err != nil {
+		return nil, fmt.Errorf("login: address %w", err)
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -157,6 +179,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login", h.submitPassword)
 	mux.HandleFunc("GET /login/totp", h.showTOTP)
 	mux.HandleFunc("POST /login/totp", h.submitTOTP)
+	mux.HandleFunc("GET /login/recovery", h.showRecovery)
+	mux.HandleFunc("POST /login/recovery", h.submitRecovery)
 }
 
 // Current returns the browser's login session if both factors have been
@@ -332,49 +356,6 @@ func loginURL(authRequestID string) string {
 	return "/login?auth_request=" + url.QueryEscape(authRequestID)
 }
 
-// limit is one throttling counter and its maximum per window.
-type limit struct {
-	key string
-	max int
-}
-
-// throttled counts one attempt against every limit and reports whether
-// any of them is now over its maximum.
-func (h *Handler) throttled(ctx context.Context, limits ...limit) (bool, error) {
-	over := false
-	for _, l := range limits {
-		n, err := h.store.Hit(ctx, l.key, throttleWindow)
-		if err != nil {
-			return false, err
-		}
-		if n > l.max {
-			over = true
-		}
-	}
-	return over, nil
-}
-
-// usernameKey throttles password attempts per username. It hashes the
-// lower-cased name, so unknown and known names are counted alike and the
-// throttles table holds no usernames.
-func usernameKey(username string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(username)))
-	return "login:username:" + hex.EncodeToString(sum[:])
-}
-
-func sessionKey(id string) string { return "login:session:" + id }
-
-func codeKey(userID string) string { return "login:totp:" + userID }
-
-// resetThrottle forgets a counter after a success. A failure only leaves
-// the counter to expire with its window, so it is logged, not shown.
-func (h *Handler) resetThrottle(w http.ResponseWriter, r *http.Request, key, userID string) {
-	if err := h.store.ResetThrottle(r.Context(), key); err != nil {
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: reset throttle",
-			slog.String("request_id", requestID(w)), slog.String("user_id", userID), slog.String("error", err.Error()))
-	}
-}
-
 // serverError logs a failure with its detail and shows a generic page:
 // 503 when the database is unreachable, 500 otherwise.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string, err error, userID string) {
@@ -394,9 +375,74 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string,
 // requestID is the ID a request-logging middleware put on the response.
 func requestID(w http.ResponseWriter) string { return w.Header().Get("X-Request-Id") }
 
-// event reports an attempt's outcome to the configured Events, if any.
-func (h *Handler) event(step, outcome string) {
-	if h.events != nil {
-		h.events.LoginAttempt(step, outcome)
+// record sends a security event to the audit log, if one is configured.
+func (h *Handler) record(r *http.Request, ev storage.AuditEvent) {
+	if h.audit != nil {
+		h.audit(r, ev)
 	}
+}
+
+// authRequest returns the pending authorization request the login serves;
+// the zero AuthRequest if there is none, or it expired.
+func (h *Handler) authRequest(ctx context.Context, ls storage.LoginSession) (storage.AuthRequest, error) {
+	if ls.AuthRequestID == "" {
+		return storage.AuthRequest{}, nil
+	}
+	ar, err := h.store.GetAuthRequest(ctx, ls.AuthRequestID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.AuthRequest{}, nil
+	}
+	return ar, err
+}
+
+// complete moves ls from state `from` to done: u is signed in now, with the
+// factors amr (RFC 8176) by the path acr. It sets the new session cookie
+// and returns true; otherwise it has written a page and returns false.
+func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, from string, u storage.User, now time.Time, amr []string, acr string) bool {
+	value, csrf, err := h.newTokens()
+	if err != nil {
+		h.serverError(w, r, "advance login session", err, u.ID)
+		return false
+	}
+	next := storage.LoginSession{
+		ID:            sessionID(value),
+		State:         storage.StateDone,
+		UserID:        u.ID,
+		AuthRequestID: ls.AuthRequestID,
+		CSRFToken:     csrf,
+		PasswordAt:    ls.PasswordAt,
+		// OpenID Connect Core 1.0 §2: auth_time is when the user
+		// authenticated, i.e. when the last factor succeeded.
+		AuthTime:  now,
+		AMR:       amr,
+		ACR:       acr,
+		ExpiresAt: now.Add(h.lifetime),
+	}
+	if next.PasswordAt.IsZero() {
+		next.PasswordAt = now
+	}
+	if !h.advance(w, r, ls, from, next) {
+		return false
+	}
+	h.setCookie(w, value, next.ExpiresAt)
+	return true
+}
+
+// continueURL is where a completed login goes: back to the authorization
+// request it serves, or "" when it serves none.
+func continueURL(ls storage.LoginSession) string {
+	if ls.AuthRequestID == "" {
+		return ""
+	}
+	return "/oauth2/auth?auth_request=" + url.QueryEscape(ls.AuthRequestID)
+}
+
+// proceed sends a completed login on: to the authorization request, or to
+// the signed-in page.
+func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User) {
+	if next := continueURL(ls); next != "" {
+		redirect(w, r, next)
+		return
+	}
+	h.pages.Render(w, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
 }

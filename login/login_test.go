@@ -7,10 +7,12 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +55,42 @@ type env struct {
 	clock  *storagetest.Clock // shared by the Store and the Handler
 	hasher *Hasher
 	logs   *lockedBuffer
+	audit  *auditLog
+}
+
+// auditLog is the Handler's Audit function in tests: it keeps the events.
+type auditLog struct {
+	mu     sync.Mutex
+	events []storage.AuditEvent
+}
+
+func (a *auditLog) record(_ *http.Request, ev storage.AuditEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.events = append(a.events, ev)
+}
+
+// take returns the events recorded since the last take.
+func (a *auditLog) take() []storage.AuditEvent {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	evs := a.events
+	a.events = nil
+	return evs
+}
+
+// count returns how many of the events recorded since the last take are
+// event with outcome.
+func (a *auditLog) count(event, outcome string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, ev := range a.events {
+		if ev.Event == event && ev.Outcome == outcome {
+			n++
+		}
+	}
+	return n
 }
 
 // testParams keep argon2id cheap in tests; the defaults are exercised in
@@ -68,12 +106,14 @@ func newEnv(t *testing.T, edit ...func(*Config)) *env {
 		t.Fatalf("parse templates: %v", err)
 	}
 	logs := &lockedBuffer{}
+	audit := &auditLog{}
 	cfg := Config{
 		Store:  st,
 		Pages:  pages,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Hasher: NewHasher(testParams),
 		Now:    clock.Now,
+		Audit:  audit.record,
 	}
 	for _, f := range edit {
 		f(&cfg)
@@ -84,7 +124,7 @@ func newEnv(t *testing.T, edit ...func(*Config)) *env {
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
-	return &env{t: t, store: st, h: h, mux: mux, clock: clock, hasher: cfg.Hasher, logs: logs}
+	return &env{t: t, store: st, h: h, mux: mux, clock: clock, hasher: cfg.Hasher, logs: logs, audit: audit}
 }
 
 // addUser creates an enabled user without an authenticator.
@@ -101,8 +141,8 @@ func (e *env) addUser(username, password string) storage.User {
 	return u
 }
 
-// addEnrolledUser creates a user whose authenticator is already confirmed
-// and returns its secret.
+// addEnrolledUser creates a user whose authenticator is already confirmed,
+// without recovery codes, and returns its secret.
 func (e *env) addEnrolledUser(username, password string) (storage.User, string) {
 	e.t.Helper()
 	u := e.addUser(username, password)
@@ -110,10 +150,54 @@ func (e *env) addEnrolledUser(username, password string) (storage.User, string) 
 	if err != nil {
 		e.t.Fatalf("generate secret: %v", err)
 	}
-	if err := e.store.ConfirmTOTP(context.Background(), u.ID, key.Secret(), 0); err != nil {
+	if err := e.store.ConfirmTOTP(context.Background(), u.ID, key.Secret(), 0, nil); err != nil {
 		e.t.Fatalf("confirm totp: %v", err)
 	}
 	return u, key.Secret()
+}
+
+// enrol signs a new user in for the first time through the pages and
+// returns their TOTP secret and the recovery codes the codes page showed.
+func (e *env) enrol(username, password string) (secret string, codes []string) {
+	e.t.Helper()
+	u := e.addUser(username, password)
+	b := e.browser()
+	b.mustPass(username, password)
+	secret = parseEnrolment(e.t, b.get("/login/totp").body).uri.Query().Get("secret")
+	p := b.codeStep(codeAt(e.t, secret, e.clock.Now()))
+	if p.status != http.StatusOK {
+		e.t.Fatalf("enrolment of %s: got status %d, want 200; body:\n%s", username, p.status, p.body)
+	}
+	codes = recoveryCodes(p.body)
+	if len(codes) != recoveryCodeCount {
+		e.t.Fatalf("enrolment of %s: got %d recovery codes, want %d; body:\n%s", username, len(codes), recoveryCodeCount, p.body)
+	}
+	// Later logins in the same time step would be replays.
+	e.clock.Add(totpPeriod * time.Second)
+	if got := e.user(u.ID).FailedCodes; got != 0 {
+		e.t.Fatalf("after enrolment: got %d failed codes, want 0", got)
+	}
+	return secret, codes
+}
+
+// briefEvents writes each event as "event outcome user_id".
+func briefEvents(evs []storage.AuditEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, strings.TrimSpace(ev.Event+" "+ev.Outcome+" "+ev.UserID))
+	}
+	return out
+}
+
+var codeItemRE = regexp.MustCompile(`<li>([^<]*)</li>`)
+
+// recoveryCodes returns the codes a codes page lists.
+func recoveryCodes(body string) []string {
+	var codes []string
+	for _, m := range codeItemRE.FindAllStringSubmatch(body, -1) {
+		codes = append(codes, html.UnescapeString(m[1]))
+	}
+	return codes
 }
 
 func (e *env) addAuthRequest(id string, form url.Values) {
@@ -135,10 +219,16 @@ func (e *env) user(id string) storage.User {
 	return u
 }
 
-// browser keeps one login cookie across requests, as a browser would.
+// browser keeps the login cookie and the remembered-device cookie across
+// requests, as a browser would, and sends its requests from ip
+// (httptest's 192.0.2.1 when empty).
 type browser struct {
 	e      *env
 	cookie string
+	device string
+	ip     string
+	// ar is the authorization request the password step serves.
+	ar string
 }
 
 func (e *env) browser() *browser { return &browser{e: e} }
@@ -157,6 +247,12 @@ func (b *browser) do(req *http.Request) page {
 	if b.cookie != "" {
 		req.AddCookie(&http.Cookie{Name: CookieName, Value: b.cookie})
 	}
+	if b.device != "" {
+		req.AddCookie(&http.Cookie{Name: DeviceCookieName, Value: b.device})
+	}
+	if b.ip != "" {
+		req.RemoteAddr = net.JoinHostPort(b.ip, "1234")
+	}
 	rec := httptest.NewRecorder()
 	rec.Header().Set("X-Request-Id", "req-test")
 	b.e.mux.ServeHTTP(rec, req)
@@ -166,13 +262,15 @@ func (b *browser) do(req *http.Request) page {
 		b.e.t.Fatalf("read body: %v", err)
 	}
 	for _, c := range res.Cookies() {
-		if c.Name != CookieName {
-			continue
-		}
+		value := c.Value
 		if c.MaxAge < 0 {
-			b.cookie = ""
-		} else {
-			b.cookie = c.Value
+			value = ""
+		}
+		switch c.Name {
+		case CookieName:
+			b.cookie = value
+		case DeviceCookieName:
+			b.device = value
 		}
 	}
 	return page{status: res.StatusCode, header: res.Header, body: string(body), cookies: res.Cookies()}
@@ -215,6 +313,16 @@ func csrfToken(t *testing.T, body string) string {
 	return html.UnescapeString(m[1])
 }
 
+// forge returns a token of the same shape as tok that differs from it in
+// its first character.
+func forge(tok string) string {
+	c := "A"
+	if tok[0] == 'A' {
+		c = "B"
+	}
+	return c + tok[1:]
+}
+
 // fieldError returns the message shown next to the field id.
 func fieldError(body, id string) string {
 	m := regexp.MustCompile(`id="` + id + `-error" role="alert">([^<]*)<`).FindStringSubmatch(body)
@@ -235,9 +343,9 @@ func formError(body string) string {
 // passwordStep opens the login page and posts username and password.
 func (b *browser) passwordStep(username, password string) page {
 	b.e.t.Helper()
-	p := b.get("/login")
+	p := b.get(loginURL(b.ar))
 	if p.status != http.StatusOK {
-		b.e.t.Fatalf("GET /login: got status %d, want 200", p.status)
+		b.e.t.Fatalf("GET %s: got status %d, want 200", loginURL(b.ar), p.status)
 	}
 	return b.post("/login", url.Values{
 		"csrf_token": {csrfToken(b.e.t, p.body)}, "username": {username}, "password": {password},
@@ -253,6 +361,14 @@ func (b *browser) mustPass(username, password string) {
 	}
 }
 
+// passwordAndCode signs in with a password and a TOTP code and returns
+// the last page.
+func (b *browser) passwordAndCode(t *testing.T, username, password, code string) page {
+	t.Helper()
+	b.mustPass(username, password)
+	return b.codeStep(code)
+}
+
 // codeStep opens the TOTP page and posts code.
 func (b *browser) codeStep(code string) page {
 	b.e.t.Helper()
@@ -261,6 +377,26 @@ func (b *browser) codeStep(code string) page {
 		b.e.t.Fatalf("GET /login/totp: got status %d, want 200; body:\n%s", p.status, p.body)
 	}
 	return b.post("/login/totp", url.Values{"csrf_token": {csrfToken(b.e.t, p.body)}, "code": {code}})
+}
+
+// csrf returns the CSRF token of the browser's session.
+func (b *browser) csrf() string {
+	b.e.t.Helper()
+	ls, err := b.session()
+	if err != nil {
+		b.e.t.Fatalf("session: %v", err)
+	}
+	return ls.CSRFToken
+}
+
+// recoveryStep opens the recovery-code page and posts code.
+func (b *browser) recoveryStep(code string) page {
+	b.e.t.Helper()
+	p := b.get("/login/recovery")
+	if p.status != http.StatusOK {
+		b.e.t.Fatalf("GET /login/recovery: got status %d, want 200; body:\n%s", p.status, p.body)
+	}
+	return b.post("/login/recovery", url.Values{"csrf_token": {csrfToken(b.e.t, p.body)}, "code": {code}})
 }
 
 func codeAt(t *testing.T, secret string, at time.Time) string {
@@ -331,17 +467,43 @@ func TestSecurityHeaders(t *testing.T) {
 	login := b.get("/login")
 	b.mustPass("alice", "pw-alice-1")
 	enrol := b.get("/login/totp")
+	secret := parseEnrolment(t, enrol.body).uri.Query().Get("secret")
+	codesPage := b.post("/login/totp", url.Values{"csrf_token": {csrfToken(t, enrol.body)}, "code": {codeAt(t, secret, e.clock.Now())}})
 	errPage := e.browser().post("/login", url.Values{"username": {"alice"}})
+	e.clock.Add(30 * time.Second)
+	b = e.browser()
+	b.mustPass("alice", "pw-alice-1")
+	recovery := b.get("/login/recovery")
+	usedCode := b.post("/login/recovery", url.Values{"csrf_token": {b.csrf()}, "code": {recoveryCodes(codesPage.body)[0]}})
+	b = e.browser()
+	b.mustPass("alice", "pw-alice-1")
+	for range 5 {
+		b.post("/login/totp", url.Values{"csrf_token": {b.csrf()}, "code": {wrongCode(t, secret, e.clock.Now())}})
+	}
+	spent := b.get("/login/totp")
+	for range 5 {
+		e.browser().passwordStep("alice", "nope")
+	}
+	throttled := e.browser().passwordStep("alice", "nope")
 
 	for _, tc := range []struct {
-		name string
-		p    page
+		name       string
+		p          page
+		wantStatus int
 	}{
-		{"login page", login},
-		{"totp enrolment page", enrol},
-		{"error page", errPage},
+		{"login page", login, http.StatusOK},
+		{"totp enrolment page", enrol, http.StatusOK},
+		{"recovery codes page", codesPage, http.StatusOK},
+		{"error page", errPage, http.StatusBadRequest},
+		{"recovery code page", recovery, http.StatusOK},
+		{"recovery code used", usedCode, http.StatusOK},
+		{"login spent", spent, http.StatusTooManyRequests},
+		{"password throttled", throttled, http.StatusTooManyRequests},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.p.status != tc.wantStatus {
+				t.Errorf("got status %d, want %d", tc.p.status, tc.wantStatus)
+			}
 			if got, want := tc.p.header.Get("Content-Security-Policy"), templates.ContentSecurityPolicy; got != want {
 				t.Errorf("got Content-Security-Policy %q, want %q", got, want)
 			}
@@ -542,5 +704,54 @@ func TestServerErrorIsGeneric(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("logs lack %q:\n%s", want, logs)
 		}
+	}
+}
+
+func TestSessionCookieChangesAfterEachFactor(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// factors runs the login after GET /login and returns the cookie
+		// values after each factor.
+		factors func(e *env, b *browser, secret string, codes []string) []string
+	}{
+		{"password and TOTP code", func(e *env, b *browser, secret string, _ []string) []string {
+			b.post("/login", url.Values{"csrf_token": {b.csrf()}, "username": {"alice"}, "password": {"pw-alice-1"}})
+			afterPassword := b.cookie
+			b.codeStep(codeAt(e.t, secret, e.clock.Now()))
+			return []string{afterPassword, b.cookie}
+		}},
+		{"password and recovery code", func(e *env, b *browser, _ string, codes []string) []string {
+			b.post("/login", url.Values{"csrf_token": {b.csrf()}, "username": {"alice"}, "password": {"pw-alice-1"}})
+			afterPassword := b.cookie
+			b.recoveryStep(codes[0])
+			return []string{afterPassword, b.cookie}
+		}},
+		{"password on a remembered device", func(e *env, b *browser, secret string, _ []string) []string {
+			b.device = e.remember("alice", "pw-alice-1", secret)
+			b.post("/login", url.Values{"csrf_token": {b.csrf()}, "username": {"alice"}, "password": {"pw-alice-1"}})
+			return []string{b.cookie}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config) { c.RememberDevice = time.Hour })
+			secret, codes := e.enrol("alice", "pw-alice-1")
+			b := e.browser()
+			b.get("/login")
+			first := b.cookie
+			cookies := append([]string{first}, tc.factors(e, b, secret, codes)...)
+			for i, c := range cookies {
+				if c == "" || slices.Index(cookies, c) != i {
+					t.Errorf("got cookie values %q, want each one new", cookies)
+				}
+			}
+			for _, old := range cookies[:len(cookies)-1] {
+				if _, err := e.store.GetLoginSession(context.Background(), sessionID(old)); !errors.Is(err, storage.ErrNotFound) {
+					t.Errorf("session of a replaced cookie: got %v, want ErrNotFound", err)
+				}
+			}
+			if _, err := e.h.Current(b.request()); err != nil {
+				t.Errorf("Current: got %v, want the done session", err)
+			}
+		})
 	}
 }

@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twostep/twostep/storage"
 )
@@ -124,19 +125,33 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
 		return
 	}
+	ar, err := h.authRequest(ctx, ls)
+	if err != nil {
+		h.serverError(w, r, "get auth request", err, "")
+		return
+	}
+	ev := storage.AuditEvent{Event: "login.password", ClientID: ar.ClientID}
 
-	over, err := h.throttled(ctx,
-		limit{usernameKey(username), maxPasswordsPerUsername},
-		limit{sessionKey(ls.ID), maxPasswordsPerSession})
+	// Each attempt is counted before the password is checked, so parallel
+	// guesses cannot outrun the back-off; a right password gives it back.
+	ok, until, err := h.reserve(ctx, ipKey(clientIP(r)), h.ip)
+	if err == nil && ok {
+		if ok, until, err = h.reserve(ctx, usernameKey(username), h.account); err == nil && !ok {
+			err = h.store.RefundAttempt(ctx, ipKey(clientIP(r)))
+		}
+	}
 	if err != nil {
 		h.serverError(w, r, "throttle password", err, "")
 		return
 	}
-	if over {
-		h.event("password", "throttled")
-		h.log.LogAttrs(ctx, slog.LevelWarn, "login: password attempts throttled", slog.String("request_id", requestID(w)))
-		w.Header().Set("Retry-After", strconv.Itoa(int(throttleWindow.Seconds())))
-		page.Error = msgTooMany
+	if !ok {
+		ev.Outcome = "throttled"
+		h.record(r, ev)
+		// Whole seconds, rounded up: a client that waits as told must not
+		// find the key still blocked.
+		secs := max(1, int(math.Ceil(until.Sub(h.now()).Seconds())))
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		page.Error = tooManyAttempts(time.Duration(secs) * time.Second)
 		h.pages.Render(w, http.StatusTooManyRequests, "login.html", page)
 		return
 	}
@@ -146,20 +161,48 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "check password", err, u.ID)
 		return
 	}
+	// The audit log, unlike the page, names the account a wrong password
+	// was tried on.
+	ev.UserID = u.ID
 	if !ok {
-		h.event("password", "failure")
-		h.log.LogAttrs(ctx, slog.LevelInfo, "login: password rejected", slog.String("request_id", requestID(w)))
+		ev.Outcome = "failure"
+		h.record(r, ev)
 		page.PasswordError = msgBadCredentials
 		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
 		return
 	}
+	h.resetThrottle(w, r, usernameKey(username), u.ID)
+	if err := h.store.RefundAttempt(ctx, ipKey(clientIP(r))); err != nil {
+		h.serverError(w, r, "refund attempt", err, u.ID)
+		return
+	}
+	if u.FailedCodes >= maxAccountCodes {
+		// Only someone who knows the password learns of the lock, and they
+		// could not get past it: 100 wrong codes already went this way.
+		ev.Outcome = "locked"
+		h.record(r, ev)
+		page.Error = msgAccountLocked
+		h.pages.Render(w, http.StatusForbidden, "login.html", page)
+		return
+	}
 
+	now := h.now()
+	if dev, ok := h.rememberedDevice(w, r, u, ar, now); ok {
+		// RFC 8176: only the password was checked in this login.
+		if !h.complete(w, r, ls, storage.StatePassword, u, now, []string{"pwd"}, storage.ACRRememberedDevice) {
+			return
+		}
+		ev.Outcome = "success"
+		h.record(r, ev)
+		h.record(r, storage.AuditEvent{Event: "login.device", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID, Detail: dev.ID[:12]})
+		h.proceed(w, r, ls, u)
+		return
+	}
 	value, csrf, err := h.newTokens()
 	if err != nil {
 		h.serverError(w, r, "advance login session", err, u.ID)
 		return
 	}
-	now := h.now()
 	next := storage.LoginSession{
 		ID:            sessionID(value),
 		State:         storage.StateTOTP,
@@ -172,12 +215,23 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	if !h.advance(w, r, ls, storage.StatePassword, next) {
 		return
 	}
-	h.resetThrottle(w, r, usernameKey(username), u.ID)
-	h.event("password", "success")
-	h.log.LogAttrs(ctx, slog.LevelInfo, "login: password accepted",
-		slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+	ev.Outcome = "success"
+	h.record(r, ev)
 	h.setCookie(w, value, next.ExpiresAt)
 	redirect(w, r, "/login/totp")
+}
+
+// reserve counts one attempt against key under policy b.
+func (h *Handler) reserve(ctx context.Context, key string, b Backoff) (bool, time.Time, error) {
+	return h.store.ReserveAttempt(ctx, key, b.delay, forgetFailures)
+}
+
+// tooManyAttempts tells the user how long to wait.
+func tooManyAttempts(wait time.Duration) string {
+	if wait <= time.Minute {
+		return fmt.Sprintf("Too many attempts. Wait %d seconds, then try again.", int(wait.Round(time.Second).Seconds()))
+	}
+	return fmt.Sprintf("Too many attempts. Wait %d minutes, then try again.", int((wait + time.Minute - 1).Minutes()))
 }
 
 // checkPassword reports whether password is right for an enabled user

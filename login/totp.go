@@ -11,8 +11,6 @@ import (
 	"image/png"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -46,10 +44,13 @@ type totpPage struct {
 	QR     template.URL // data:image/png;base64,...
 	URI    template.URL // otpauth://totp/...
 	Secret string       // grouped in fours for typing
-	// Error concerns the whole form (throttling); CodeError sits next to
-	// the code field.
+	// Error concerns the whole form; CodeError sits next to the code
+	// field.
 	Error     string
 	CodeError string
+	// RememberDays is how many days "remember this device" lasts; zero
+	// hides the checkbox.
+	RememberDays int
 }
 
 // signedInPage is the data of signedin.html.
@@ -71,6 +72,10 @@ func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if ls.State != storage.StateTOTP {
 		redirect(w, r, loginURL(ls.AuthRequestID))
+		return
+	}
+	if ls.FailedCodes >= maxSessionCodes {
+		h.sessionSpent(w, r, ls)
 		return
 	}
 	u, ok := h.totpUser(w, r, ls)
@@ -125,32 +130,24 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	code := strings.Map(func(c rune) rune {
-		if unicode.IsSpace(c) {
-			return -1
-		}
-		return c
-	}, r.PostForm.Get("code"))
+	code := stripSpaces(r.PostForm.Get("code"))
 	if !wellFormedCode(code) {
 		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgCodeFormat})
 		return
 	}
-
-	over, err := h.throttled(ctx, limit{codeKey(u.ID), maxCodesPerUser})
+	ar, err := h.authRequest(ctx, ls)
 	if err != nil {
-		h.serverError(w, r, "throttle totp", err, u.ID)
+		h.serverError(w, r, "get auth request", err, u.ID)
 		return
 	}
-	if over {
-		h.event("totp", "throttled")
-		h.log.LogAttrs(ctx, slog.LevelWarn, "login: totp attempts throttled",
-			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
-		w.Header().Set("Retry-After", strconv.Itoa(int(throttleWindow.Seconds())))
-		h.renderTOTP(w, r, http.StatusTooManyRequests, ls, u, totpPage{Error: msgTooMany})
+	ev := storage.AuditEvent{Event: "login.totp", UserID: u.ID, ClientID: ar.ClientID}
+	tries, ok := h.countCode(w, r, ls, u, ev)
+	if !ok {
 		return
 	}
 
 	now := h.now()
+	var codes []string
 	step, ok, err := matchCode(secret, code, now)
 	if err != nil {
 		h.serverError(w, r, "check totp code", err, u.ID)
@@ -161,62 +158,125 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 		// last one accepted, so a code (or an older one) cannot be replayed
 		// (RFC 6238 §5.2).
 		if enrol {
-			err = h.store.ConfirmTOTP(ctx, u.ID, secret, step)
+			var hashes []string
+			if codes, hashes, err = h.newRecoveryCodes(u.ID); err != nil {
+				h.serverError(w, r, "make recovery codes", err, u.ID)
+				return
+			}
+			err = h.store.ConfirmTOTP(ctx, u.ID, secret, step, hashes)
 		} else {
 			err = h.store.UseTOTPStep(ctx, u.ID, step)
 		}
 		switch {
 		case errors.Is(err, storage.ErrConflict):
-			ok = false
+			// Counted as a wrong code: it may be the one that spends the
+			// session or locks the account.
+			ev.Outcome = "replayed"
+			h.record(r, ev)
+			h.wrongCode(w, r, ls, u, tries, func() {
+				h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgCodeUsed})
+			})
+			return
 		case err != nil:
 			h.serverError(w, r, "use totp step", err, u.ID)
 			return
 		}
 	}
 	if !ok {
-		h.event("totp", "failure")
-		h.log.LogAttrs(ctx, slog.LevelInfo, "login: totp code rejected",
-			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
-		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgBadCode})
+		ev.Outcome = "failure"
+		h.record(r, ev)
+		h.wrongCode(w, r, ls, u, tries, func() {
+			h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgBadCode})
+		})
 		return
+	}
+	if !h.complete(w, r, ls, storage.StateTOTP, u, now, []string{"pwd", "otp", "mfa"}, storage.ACRTOTP) {
+		return
+	}
+	ev.Outcome = "success"
+	h.record(r, ev)
+	if r.PostForm.Get("remember") != "" && h.remember > 0 {
+		h.rememberDevice(w, r, u, ar.ClientID, now)
 	}
 	if enrol {
-		h.log.LogAttrs(ctx, slog.LevelInfo, "login: authenticator enrolled",
-			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+		h.record(r, storage.AuditEvent{Event: "totp.enrolled", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID})
+		h.showNewRecoveryCodes(w, r, ls, u, codes)
+		return
 	}
+	h.proceed(w, r, ls, u)
+}
 
-	value, csrf, err := h.newTokens()
-	if err != nil {
-		h.serverError(w, r, "advance login session", err, u.ID)
-		return
+// countCode counts a second-factor attempt, before it is checked, against
+// the login session (maxSessionCodes) and the account (maxAccountCodes),
+// and returns the account's count. When either is used up it writes the
+// page that says so and returns false.
+func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, ev storage.AuditEvent) (int, bool) {
+	ctx := r.Context()
+	err := h.store.CountSessionCodeFailure(ctx, ls.ID, maxSessionCodes)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		ev.Outcome = "throttled"
+		h.record(r, ev)
+		h.sessionSpent(w, r, ls)
+		return 0, false
+	case err != nil:
+		h.serverError(w, r, "count code", err, u.ID)
+		return 0, false
 	}
-	next := storage.LoginSession{
-		ID:            sessionID(value),
-		State:         storage.StateDone,
-		UserID:        u.ID,
-		AuthRequestID: ls.AuthRequestID,
-		CSRFToken:     csrf,
-		PasswordAt:    ls.PasswordAt,
-		// OpenID Connect Core 1.0 §2: auth_time is when the user
-		// authenticated, i.e. when the second factor succeeded.
-		AuthTime: now,
-		// RFC 8176 §2: password, one-time password, multiple factors.
-		AMR:       []string{"pwd", "otp", "mfa"},
-		ExpiresAt: now.Add(h.lifetime),
+	n, err := h.store.CountCodeFailure(ctx, u.ID, maxAccountCodes)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		ev.Outcome = "locked"
+		h.record(r, ev)
+		h.pages.Error(w, r, http.StatusForbidden, msgAccountLocked)
+		return 0, false
+	case err != nil:
+		h.serverError(w, r, "count code", err, u.ID)
+		return 0, false
 	}
-	if !h.advance(w, r, ls, storage.StateTOTP, next) {
-		return
+	return n, true
+}
+
+// wrongCode answers a wrong code, given the account's count of
+// consecutive wrong codes: the lock when that reached maxAccountCodes, the
+// end of the login session when it has had its maxSessionCodes attempts,
+// or else retry, which shows the form again.
+func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, tries int, retry func()) {
+	switch {
+	case tries >= maxAccountCodes:
+		h.record(r, storage.AuditEvent{Event: "account.locked", Outcome: "success", UserID: u.ID,
+			Detail: fmt.Sprintf("%d consecutive wrong codes", tries)})
+		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: account locked after too many wrong codes",
+			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+		h.pages.Error(w, r, http.StatusForbidden, msgAccountLocked)
+	case ls.FailedCodes+1 >= maxSessionCodes:
+		h.sessionSpent(w, r, ls)
+	default:
+		retry()
 	}
-	h.resetThrottle(w, r, codeKey(u.ID), u.ID)
-	h.event("totp", "success")
-	h.log.LogAttrs(ctx, slog.LevelInfo, "login: signed in",
-		slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
-	h.setCookie(w, value, next.ExpiresAt)
-	if ls.AuthRequestID != "" {
-		redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ls.AuthRequestID))
-		return
-	}
-	h.pages.Render(w, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
+}
+
+// sessionSpent tells the user that this login has had all its code
+// attempts and must start again from the password. The session row stays
+// until it expires, refusing every further code, so that a concurrent
+// right code already being checked can still finish.
+func (h *Handler) sessionSpent(w http.ResponseWriter, r *http.Request, ls storage.LoginSession) {
+	h.pages.Render(w, http.StatusTooManyRequests, "notice.html", noticePage{
+		Title:   "Too many wrong codes",
+		Message: msgSessionSpent,
+		Next:    loginURL(ls.AuthRequestID),
+		Action:  "Sign in again",
+	})
+}
+
+// stripSpaces removes white space, which people type into codes.
+func stripSpaces(s string) string {
+	return strings.Map(func(c rune) rune {
+		if unicode.IsSpace(c) {
+			return -1
+		}
+		return c
+	}, s)
 }
 
 // totpUser loads the user a session in the TOTP state belongs to. A user
@@ -249,6 +309,7 @@ func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int,
 	page.CSRFToken = ls.CSRFToken
 	page.Username = u.Username
 	page.Issuer = h.issuer
+	page.RememberDays = int(h.remember.Hours()+23) / 24
 	if !u.HasTOTP() {
 		if err := h.addEnrolment(&page, u.Username, ls.PendingTOTPSecret); err != nil {
 			h.serverError(w, r, "render totp enrolment", err, u.ID)

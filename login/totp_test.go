@@ -6,11 +6,13 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"html"
 	"image/png"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +132,7 @@ func TestCodeReplay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.clock.Add(tc.advance)
+			e.audit.take()
 			b := e.browser()
 			b.mustPass("alice", "pw-alice-1")
 			p := b.codeStep(tc.code())
@@ -142,11 +145,14 @@ func TestCodeReplay(t *testing.T) {
 			if p.status != http.StatusUnprocessableEntity {
 				t.Errorf("got status %d, want 422", p.status)
 			}
-			if got := fieldError(p.body, "code"); got != msgBadCode {
-				t.Errorf("got message %q, want %q", got, msgBadCode)
+			if got := fieldError(p.body, "code"); got != msgCodeUsed {
+				t.Errorf("got message %q, want %q", got, msgCodeUsed)
 			}
 			if ls, err := b.session(); err != nil || ls.State != storage.StateTOTP {
 				t.Errorf("got session %+v, %v; want it still in state totp", ls, err)
+			}
+			if got, want := briefEvents(e.audit.take()), "login.totp replayed id-alice"; !slices.Contains(got, want) {
+				t.Errorf("got events %q, want %q among them", got, want)
 			}
 		})
 	}
@@ -170,68 +176,6 @@ func TestCodeFormat(t *testing.T) {
 	b.mustPass("alice", "pw-alice-1")
 	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
 		t.Errorf("right code after malformed ones: got %d, want 200", p.status)
-	}
-}
-
-func TestCodeThrottle(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		enrol bool
-	}{
-		{"confirmed authenticator", false},
-		{"enrolment", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			var secret string
-			if tc.enrol {
-				e.addUser("alice", "pw-alice-1")
-			} else {
-				_, secret = e.addEnrolledUser("alice", "pw-alice-1")
-			}
-			b := e.browser()
-			b.mustPass("alice", "pw-alice-1")
-			p := b.get("/login/totp")
-			if tc.enrol {
-				secret = parseEnrolment(t, p.body).uri.Query().Get("secret")
-			}
-			csrf := csrfToken(t, p.body)
-			for i := range maxCodesPerUser {
-				p := b.post("/login/totp", url.Values{"csrf_token": {csrf}, "code": {wrongCode(t, secret, e.clock.Now())}})
-				if p.status != http.StatusUnprocessableEntity {
-					t.Fatalf("attempt %d: got status %d, want 422", i+1, p.status)
-				}
-			}
-			p = b.post("/login/totp", url.Values{"csrf_token": {csrf}, "code": {codeAt(t, secret, e.clock.Now())}})
-			if p.status != http.StatusTooManyRequests {
-				t.Fatalf("right code after %d failures: got status %d, want 429", maxCodesPerUser, p.status)
-			}
-			if got := formError(p.body); got != msgTooMany {
-				t.Errorf("got message %q, want %q", got, msgTooMany)
-			}
-			if ls, err := b.session(); err != nil || ls.State != storage.StateTOTP {
-				t.Errorf("got session %+v, %v; want it still in state totp", ls, err)
-			}
-			// The limit is per user: a new login does not reset it.
-			b2 := e.browser()
-			b2.mustPass("alice", "pw-alice-1")
-			if p := b2.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusTooManyRequests {
-				t.Errorf("new session, same user: got status %d, want 429", p.status)
-			}
-			if got := e.user("id-alice").HasTOTP(); got != !tc.enrol {
-				t.Errorf("got HasTOTP %v, want %v", got, !tc.enrol)
-			}
-
-			e.clock.Add(throttleWindow + time.Second)
-			b3 := e.browser()
-			b3.mustPass("alice", "pw-alice-1")
-			if tc.enrol {
-				secret = parseEnrolment(t, b3.get("/login/totp").body).uri.Query().Get("secret")
-			}
-			if p := b3.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-				t.Errorf("after the window: got status %d, want 200", p.status)
-			}
-		})
 	}
 }
 
@@ -302,7 +246,7 @@ func TestTOTPFormCSRF(t *testing.T) {
 		token func(real string) string
 	}{
 		{"missing", func(string) string { return "" }},
-		{"wrong", func(real string) string { return "x" + real[1:] }},
+		{"wrong", func(real string) string { return forge(real) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -352,7 +296,7 @@ func TestDisabledUserRefusedAtTOTP(t *testing.T) {
 				var secret string
 				alice := e.addUser("alice", "pw-alice-1")
 				if enrolled {
-					if err := e.store.ConfirmTOTP(context.Background(), alice.ID, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 0); err != nil {
+					if err := e.store.ConfirmTOTP(context.Background(), alice.ID, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 0, nil); err != nil {
 						t.Fatal(err)
 					}
 					secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -474,8 +418,12 @@ func TestEnrolmentFlow(t *testing.T) {
 	}
 
 	p = b.post("/login/totp", url.Values{"csrf_token": {csrfToken(t, p.body)}, "code": {codeAt(t, secret, e.clock.Now())}})
-	if want := "/oauth2/auth?auth_request=ar-1"; p.status != http.StatusSeeOther || p.location() != want {
-		t.Fatalf("POST /login/totp: got %d to %q, want 303 to %q; body:\n%s", p.status, p.location(), want, p.body)
+	// The recovery codes come first; their page leads on to the request.
+	if p.status != http.StatusOK || len(recoveryCodes(p.body)) != 10 {
+		t.Fatalf("POST /login/totp: got %d with %d recovery codes, want 200 and 10; body:\n%s", p.status, len(recoveryCodes(p.body)), p.body)
+	}
+	if want := `<a class="button" href="/oauth2/auth?auth_request=ar-1">`; !strings.Contains(p.body, want) {
+		t.Errorf("codes page lacks %s", want)
 	}
 	c3 := b.cookie
 	if c3 == "" || c3 == c2 {
@@ -492,8 +440,13 @@ func TestEnrolmentFlow(t *testing.T) {
 	if cur.State != storage.StateDone || cur.UserID != alice.ID || cur.AuthRequestID != "ar-1" {
 		t.Errorf("got %+v, want a done session of %s for ar-1", cur, alice.ID)
 	}
-	if got, want := strings.Join(cur.AMR, " "), "pwd otp mfa"; got != want {
-		t.Errorf("got AMR %q, want %q", got, want)
+	if got, want := strings.Join(cur.AMR, " "), "pwd otp mfa"; got != want || cur.ACR != storage.ACRTOTP {
+		t.Errorf("got AMR %q, ACR %q; want %q, %q", got, cur.ACR, want, storage.ACRTOTP)
+	}
+	if got, want := briefEvents(e.audit.take()), []string{
+		"login.password success id-alice", "login.totp success id-alice", "totp.enrolled success id-alice",
+	}; !slices.Equal(got, want) {
+		t.Errorf("got events %q, want %q", got, want)
 	}
 	if !cur.AuthTime.Equal(t0) || !cur.PasswordAt.Equal(t0) {
 		t.Errorf("got AuthTime %v PasswordAt %v, want %v", cur.AuthTime, cur.PasswordAt, t0)
@@ -568,25 +521,49 @@ func TestSecondLoginShowsOnlyCodeField(t *testing.T) {
 	}
 }
 
-func TestLogsHoldNoSecrets(t *testing.T) {
+func TestLogsAndAuditHoldNoSecrets(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("alice", "pw-alice-1")
 	e.browser().passwordStep("alice", "wrong-pass-xyz")
 	b := e.browser()
 	b.mustPass("alice", "pw-alice-1")
-	secret := parseEnrolment(t, b.get("/login/totp").body).uri.Query().Get("secret")
+	p := b.get("/login/totp")
+	secret := parseEnrolment(t, p.body).uri.Query().Get("secret")
+	csrf := csrfToken(t, p.body)
 	bad := wrongCode(t, secret, e.clock.Now())
 	b.codeStep(bad)
+	// A forged form is logged.
+	b.post("/login/totp", url.Values{"csrf_token": {"forged"}, "code": {bad}})
 	good := codeAt(t, secret, e.clock.Now())
-	b.codeStep(good)
+	codes := recoveryCodes(b.post("/login/totp", url.Values{"csrf_token": {csrf}, "code": {good}}).body)
+	if len(codes) != 10 {
+		t.Fatalf("got %d recovery codes, want 10", len(codes))
+	}
+	e.clock.Add(30 * time.Second)
+	b = e.browser()
+	b.mustPass("alice", "pw-alice-1")
+	b.recoveryStep(codes[0])
 
 	logs := e.logs.String()
-	if !strings.Contains(logs, "user_id=id-alice") || !strings.Contains(logs, "request_id=req-test") {
-		t.Errorf("logs lack user_id or request_id:\n%s", logs)
+	if !strings.Contains(logs, "request_id=req-test") {
+		t.Errorf("logs lack request_id:\n%s", logs)
 	}
-	for _, s := range []string{"pw-alice-1", "wrong-pass-xyz", secret, bad, good} {
+	evs := e.audit.take()
+	if len(evs) < 5 {
+		t.Fatalf("got %d audit events, want at least 5: %q", len(evs), briefEvents(evs))
+	}
+	var audit strings.Builder
+	for _, ev := range evs {
+		fmt.Fprintf(&audit, "%+v\n", ev)
+	}
+	secrets := append([]string{"pw-alice-1", "wrong-pass-xyz", secret, csrf, bad, good, sessionID(b.cookie), b.cookie}, codes...)
+	secrets = append(secrets, strings.ReplaceAll(codes[0], "-", ""))
+	for _, s := range secrets {
 		if strings.Contains(logs, s) {
 			t.Errorf("logs contain the secret value %q:\n%s", s, logs)
+		}
+		if strings.Contains(audit.String(), s) {
+			t.Errorf("audit events contain the secret value %q:\n%s", s, audit.String())
 		}
 	}
 }
