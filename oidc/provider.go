@@ -47,6 +47,10 @@ type Config struct {
 	// HMACSecret (32 bytes) signs codes and tokens; every instance must use
 	// the same one.
 	HMACSecret []byte
+	// RotatedHMACSecrets are earlier HMAC secrets (each 32 bytes or more):
+	// codes and tokens they signed stay valid, new ones are signed with
+	// HMACSecret.
+	RotatedHMACSecrets [][]byte
 	// KeyRetention is how long a rotated-out signing key stays in the JWKS;
 	// DefaultKeyRetention when zero.
 	KeyRetention time.Duration
@@ -75,8 +79,10 @@ type Provider struct {
 // New composes fosite with twostep's storage and keys. It loads the signing
 // keys, creating the first one if the database has none.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	if len(cfg.HMACSecret) < 32 {
-		return nil, errors.New("oidc: HMAC secret must be at least 32 bytes")
+	for _, secret := range append([][]byte{cfg.HMACSecret}, cfg.RotatedHMACSecrets...) {
+		if len(secret) < 32 {
+			return nil, errors.New("oidc: HMAC secrets must be at least 32 bytes")
+		}
 	}
 	issuer := strings.TrimRight(cfg.Issuer, "/")
 	if issuer == "" {
@@ -103,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		AccessTokenIssuer:              issuer,
 		TokenURL:                       issuer + "/oauth2/token",
 		GlobalSecret:                   cfg.HMACSecret,
+		RotatedGlobalSecrets:           cfg.RotatedHMACSecrets,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		EnforcePKCEForPublicClients:    true,

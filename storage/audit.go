@@ -98,3 +98,10 @@ func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter) ([]AuditEven
 	}
 	return evs, nil
 }
+
+// DeleteAuditEventsBefore deletes the events that happened before t and
+// returns how many went. It is one DELETE on an indexed time, safe to run
+// on every instance at once.
+func (s *Store) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+	return s.exec(ctx, "delete audit events", `DELETE FROM audit_events WHERE occurred_at < ?`, utc(t))
+}

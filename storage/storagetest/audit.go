@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,25 @@ import (
 var auditTests = []test{
 	{"Audit/RecordList", testAuditRecordList},
 	{"Audit/UserAgentBounded", testAuditUserAgent},
+	{"Audit/DeleteBefore", testAuditDeleteBefore},
+}
+
+func testAuditDeleteBefore(t *testing.T, s *storage.Store, _ *Clock) {
+	ctx := context.Background()
+	for i := range 3 {
+		e := storage.AuditEvent{Event: "login.password", Time: t0.Add(time.Duration(i) * time.Hour), Detail: strconv.Itoa(i)}
+		if err := s.RecordAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteAuditEventsBefore(ctx, t0.Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("delete before the second event: got %d, %v, want 1 deleted", n, err)
+	}
+	evs, err := s.ListAuditEvents(ctx, storage.AuditFilter{})
+	if err != nil || len(evs) != 2 || evs[0].Detail != "1" || evs[1].Detail != "2" {
+		t.Errorf("left after the delete: got %+v, %v, want events 1 and 2", evs, err)
+	}
 }
 
 func testAuditRecordList(t *testing.T, s *storage.Store, clk *Clock) {
