@@ -491,7 +491,7 @@ func seedBenchUsers(ctx context.Context, store *storage.Store, n int, clientID s
 		}); err != nil {
 			return nil, err
 		}
-		if err := store.ConfirmTOTP(txCtx, id, u.secret, 0); err != nil {
+		if err := store.ConfirmTOTP(txCtx, id, u.secret, 0, nil); err != nil {
 			return nil, err
 		}
 		if err := store.SaveGrant(txCtx, id, clientID, scopes); err != nil {

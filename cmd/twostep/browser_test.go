@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -178,6 +179,35 @@ func otpauthURI(body string) string {
 	}
 	rest := body[i+len(`href="`):]
 	return html.UnescapeString(rest[:strings.IndexByte(rest, '"')])
+}
+
+// recoveryCodePattern matches one recovery code as the codes page lists it.
+var recoveryCodePattern = regexp.MustCompile(`<li>([a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4})</li>`)
+
+// continuePattern matches the link on a page that continues the login.
+var continuePattern = regexp.MustCompile(`<a class="button" href="([^"]+)"`)
+
+// recoveryCodes reads the page that follows an enrolment: it must list
+// ten new recovery codes, which it returns with the page its continue link
+// leads to (p itself when the login serves no authorization request).
+func (b *browser) recoveryCodes(p page) ([]string, page) {
+	b.t.Helper()
+	var codes []string
+	for _, m := range recoveryCodePattern.FindAllStringSubmatch(p.body, -1) {
+		codes = append(codes, m[1])
+	}
+	if p.status != http.StatusOK || len(codes) != 10 {
+		b.t.Fatalf("after enrolment: got %s with %d recovery codes, want the page with 10\n%s", p, len(codes), p.body)
+	}
+	m := continuePattern.FindStringSubmatch(p.body)
+	if m == nil {
+		return codes, p
+	}
+	next, err := p.url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		b.t.Fatalf("continue link %q: %v", m[1], err)
+	}
+	return codes, b.get(next.String())
 }
 
 // codeAt computes the RFC 6238 code of key for the time step holding at.

@@ -100,6 +100,7 @@ func runClient(ctx context.Context, e env, args []string) error {
 		} else if err != nil {
 			return err
 		}
+		cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.client.add", ClientID: c.ID, Detail: clientType(c)})
 		if asJSON {
 			out := map[string]string{"client_id": c.ID}
 			if secret != "" {
@@ -142,6 +143,7 @@ func runClient(ctx context.Context, e env, args []string) error {
 		} else if err != nil {
 			return err
 		}
+		cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.client.remove", ClientID: pos[0]})
 		fmt.Fprintf(e.stdout, "client %s removed with its grants and tokens\n", pos[0])
 	}
 	return nil

@@ -57,6 +57,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo enrolment page: %v\n%s", err, p.body)
 	}
 	p = b.submit(p, map[string]string{"code": codeAt(t, key, time.Now())})
+	_, p = b.recoveryCodes(p)
 	p = b.submit(p, map[string]string{"decision": "allow"})
 	if p.status != http.StatusOK || p.url.Path != "/demo/callback" {
 		t.Fatalf("after consent: got %s\n%s", p, p.body)

@@ -6,12 +6,15 @@
 //	twostep serve   [--addr 127.0.0.1:8080] [--issuer http://localhost:8080]
 //	twostep demo
 //	twostep migrate
-//	twostep user add|list|show|disable|passwd|reset-totp ...
+//	twostep user add|list|show|disable|passwd|reset-totp|unlock|devices ...
 //	twostep client add|list|show|remove ...
-//	twostep keys list|rotate
+//	twostep keys list|rotate|rotate-secrets
+//	twostep audit [--user NAME] [--since 24h] [--limit 1000] [--json]
 //
 // Every command takes --database DSN (env TWOSTEP_DATABASE): sqlite:PATH
-// (the default, sqlite:twostep.db) or postgres://...
+// (the default, sqlite:twostep.db) or postgres://..., and finds the secret
+// key ring in TWOSTEP_SECRET_KEYS ("2:KEY,1:KEY", the active key first),
+// TWOSTEP_SECRET_KEY, --secret-key-file, or, on SQLite, PATH.key.
 package main
 
 import (
@@ -43,13 +46,17 @@ commands:
   serve      run the provider
   demo       run the provider on SQLite with a demo user, client and relying party
   migrate    apply database migrations
-  user       add | list | show | disable | passwd | reset-totp
+  user       add | list | show | disable | passwd | reset-totp | unlock | devices
   client     add | list | show | remove
-  keys       list | rotate
+  keys       list | rotate | rotate-secrets
+  audit      print the audit log: logins, tokens, administrators' actions
   healthcheck  exit 0 if a running twostep is ready (for container health checks)
 
 Every command takes --database DSN (env TWOSTEP_DATABASE): sqlite:PATH (default
-sqlite:twostep.db) or postgres://... Run "twostep COMMAND -h" for its flags.
+sqlite:twostep.db) or postgres://... The secret key ring comes from
+TWOSTEP_SECRET_KEYS ("2:KEY,1:KEY", the active key first; each KEY 32+ random
+characters), TWOSTEP_SECRET_KEY (one key, version 1), --secret-key-file, or on
+SQLite the file PATH.key, created on first use. Run "twostep COMMAND -h" for its flags.
 `
 
 // env is the program's view of its environment: everything run may touch
@@ -83,6 +90,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runClient(ctx, e, rest)
 	case "keys":
 		return runKeys(ctx, e, rest)
+	case "audit":
+		return runAudit(ctx, e, rest)
 	case "healthcheck":
 		return runHealthcheck(ctx, e, rest)
 	case "-h", "--help", "help":

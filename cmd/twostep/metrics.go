@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -36,7 +37,7 @@ func newMetrics(store *storage.Store) *metrics {
 		}, []string{"route"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twostep_login_attempts_total",
-			Help: "Login attempts by step (password, totp) and outcome.",
+			Help: "Login attempts by step (password, totp, recovery_code, device) and outcome.",
 		}, []string{"step", "outcome"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "twostep_tokens_issued_total",
@@ -51,11 +52,34 @@ func newMetrics(store *storage.Store) *metrics {
 	return m
 }
 
-// TokenIssued implements oidc.Events.
-func (m *metrics) TokenIssued(grantType string) { m.tokens.WithLabelValues(grantType).Inc() }
+// loginSteps maps the audit events of login attempts to their step label.
+var loginSteps = map[string]string{
+	"login.password":      "password",
+	"login.totp":          "totp",
+	"login.recovery_code": "recovery_code",
+	"login.device":        "device",
+}
 
-// LoginAttempt implements login.Events.
-func (m *metrics) LoginAttempt(step, outcome string) { m.logins.WithLabelValues(step, outcome).Inc() }
+// count counts an audit event in the series it belongs to, if any: login
+// attempts and issued tokens. Labels come from a known set, so no event
+// can grow the series without bound.
+func (m *metrics) count(ev storage.AuditEvent) {
+	if step, ok := loginSteps[ev.Event]; ok {
+		m.logins.WithLabelValues(step, oneOf(ev.Outcome, "success", "failure", "throttled", "locked", "replayed")).Inc()
+		return
+	}
+	if ev.Event == "token.issued" {
+		m.tokens.WithLabelValues(oneOf(ev.Detail, "authorization_code", "refresh_token", "client_credentials")).Inc()
+	}
+}
+
+// oneOf is v if it is one of known, else "other".
+func oneOf(v string, known ...string) string {
+	if slices.Contains(known, v) {
+		return v
+	}
+	return "other"
+}
 
 // Handler serves the registry in the Prometheus text format.
 func (m *metrics) Handler() http.Handler {

@@ -147,7 +147,8 @@ func TestDatabaseOutage(t *testing.T) {
 	in := startServer(t, dsn, secretEnv)
 	addUser(t, in, "alice", racePassword)
 	rp := newRelyingParty(t, in)
-	alice, key, enrolStep := enrol(t, rp, "alice")
+	e := enrol(t, rp, "alice")
+	alice, key, enrolStep := e.b, e.key, e.step
 	c := http.DefaultClient
 
 	b := newBrowser(t, testRedirect)

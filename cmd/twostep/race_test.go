@@ -130,11 +130,20 @@ func doOAuth(c *http.Client, req *http.Request) oauthResult {
 // tokenURL is the token endpoint of an instance.
 func tokenURL(base string) string { return base + "/oauth2/token" }
 
+// enrolment is what a user's first login leaves: the browser, signed in,
+// the authenticator's key, the time step the enrolment consumed and the
+// recovery codes shown.
+type enrolment struct {
+	b        *browser
+	key      *otp.Key
+	step     int64
+	recovery []string
+}
+
 // enrol runs a user's first login in a new browser, enrolling an
 // authenticator with the code of the current time step and allowing
-// consent. It returns the browser, now signed in, the authenticator's key
-// and the time step the enrolment consumed.
-func enrol(t *testing.T, rp *relyingParty, username string) (*browser, *otp.Key, int64) {
+// consent.
+func enrol(t *testing.T, rp *relyingParty, username string) enrolment {
 	t.Helper()
 	b := newBrowser(t, testRedirect)
 	ar := rp.newAuthRequest()
@@ -148,13 +157,14 @@ func enrol(t *testing.T, rp *relyingParty, username string) (*browser, *otp.Key,
 	}
 	now := time.Now()
 	p = b.submit(p, map[string]string{"code": codeAt(t, key, now)})
+	recovery, p := b.recoveryCodes(p)
 	if p.url.Path == "/consent" {
 		p = b.submit(p, map[string]string{"decision": "allow"})
 	}
 	if _, ok := codeFrom(t, p, ar); !ok {
 		t.Fatalf("%s: first login: got %s (Location %q), want a code\n%s", username, p, p.header.Get("Location"), p.body)
 	}
-	return b, key, now.Unix() / 30
+	return enrolment{b: b, key: key, step: now.Unix() / 30, recovery: recovery}
 }
 
 // laterCode returns a code that the server accepts now (the current step,
@@ -224,7 +234,7 @@ func TestExactlyOnce(t *testing.T) {
 		in := startServer(t, database, getenv)
 		rp := newRelyingParty(t, in)
 		addUser(t, in, "alice", racePassword)
-		alice, _, _ := enrol(t, rp, "alice")
+		alice := enrol(t, rp, "alice").b
 
 		// A lost race shows only when the requests overlap, so each
 		// race is run a few times.
@@ -311,8 +321,8 @@ type totpRacer struct {
 // testTOTPRace: several browsers of one user, each past the password step
 // in its own session, submit the same valid code at once; exactly one
 // reaches the next step. The throttle allows 5 code attempts per user per
-// window, so each user gets 5 browsers, and 4 users race at once to make
-// 20 concurrent submissions.
+// login session, so each user gets 5 browsers, and 4 users race at once to
+// make 20 concurrent submissions.
 func testTOTPRace(t *testing.T, in *instance, rp *relyingParty) {
 	const users, perUser = 4, 5
 	keys := make([]*otp.Key, users)
@@ -320,7 +330,8 @@ func testTOTPRace(t *testing.T, in *instance, rp *relyingParty) {
 	for u := range users {
 		name := fmt.Sprintf("racer%d", u)
 		addUser(t, in, name, racePassword)
-		_, keys[u], steps[u] = enrol(t, rp, name)
+		e := enrol(t, rp, name)
+		keys[u], steps[u] = e.key, e.step
 	}
 	var rs []*totpRacer
 	for u := range users {
@@ -376,7 +387,7 @@ func testTOTPRace(t *testing.T, in *instance, rp *relyingParty) {
 				t.Errorf("racer%d: %v", u, r.err)
 			case r.status == http.StatusSeeOther && strings.HasPrefix(r.loc, "/oauth2/auth?auth_request="):
 				winners = append(winners, r)
-			case r.status == http.StatusUnprocessableEntity && strings.Contains(r.body, "Incorrect or already used code"):
+			case r.status == http.StatusUnprocessableEntity && strings.Contains(r.body, "That code was already used"):
 			default:
 				t.Errorf("racer%d: got %d (Location %q), want 303 to /oauth2/auth or 422 with the code refused\n%s", u, r.status, r.loc, r.body)
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -58,29 +59,59 @@ func readyz(store *storage.Store) http.Handler {
 // maxBody bounds every request body; larger ones fail to parse (400).
 const maxBody = 1 << 20
 
-// middleware gives every request an ID, bounds its body, recovers a panic
-// into a plain 500, and logs and counts the outcome.
-func middleware(next http.Handler, log *slog.Logger, pages *templates.Pages, m *metrics) http.Handler {
+// hsts asks browsers to reach the issuer's host, and its subdomains, only
+// over https for a year (RFC 6797).
+const hsts = "max-age=31536000; includeSubDomains"
+
+// middlewareConfig is what the middleware needs beyond the handler.
+type middlewareConfig struct {
+	log   *slog.Logger
+	pages *templates.Pages
+	m     *metrics
+	// https sends HSTS on every response.
+	https bool
+	// proxies are the reverse proxies whose X-Forwarded-For is believed.
+	proxies trustedProxies
+}
+
+// middleware gives every request an ID, finds the client's address behind
+// trusted proxies, bounds the body, sets HSTS on an https issuer, recovers
+// a panic into a plain 500, and logs and counts the outcome.
+func middleware(next http.Handler, c middlewareConfig) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
+		if c.https {
+			w.Header().Set("Strict-Transport-Security", hsts)
+		}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r.RemoteAddr = c.proxies.clientAddr(r)
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
 			if v := recover(); v != nil {
-				log.Error("panic", "panic", v, "request_id", id, "method", r.Method, "path", r.URL.Path)
+				c.log.Error("panic", "panic", v, "request_id", id, "method", r.Method, "path", r.URL.Path)
 				if !rec.wrote {
-					pages.Failure(rec, r, false)
+					c.pages.Failure(rec, r, false)
 				}
 			}
 			elapsed := time.Since(start)
-			m.observe(r, rec.status, elapsed)
-			log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-				"duration_ms", elapsed.Milliseconds(), "request_id", id)
+			c.m.observe(r, rec.status, elapsed)
+			c.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"duration_ms", elapsed.Milliseconds(), "ip", hostOf(r.RemoteAddr), "request_id", id)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// requestIDKey is the context key of the request's ID.
+type requestIDKey struct{}
+
+// requestIDOf is the ID the middleware gave r, or "".
+func requestIDOf(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
 }
 
 func newRequestID() string {

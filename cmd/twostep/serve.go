@@ -32,8 +32,21 @@ type serveFlags struct {
 	maxIdleConns    int
 	connMaxLifetime time.Duration
 	cleanupEvery    time.Duration
+	auditRetention  time.Duration
 	shutdownTimeout time.Duration
+	rememberDevice  time.Duration
+	// Password throttling: per username, and per client address.
+	loginBackoffAfter int
+	loginLockAfter    int
+	loginLockFor      time.Duration
+	ipBackoffAfter    int
+	ipLockAfter       int
+	trustedProxies    string
 }
+
+// throttleBase is the first delay of the password back-off; it doubles
+// with each further failure up to the lock.
+const throttleBase = time.Second
 
 func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 	f.db.register(fs, e)
@@ -50,7 +63,33 @@ func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 	fs.IntVar(&f.maxIdleConns, "db-max-idle-conns", 0, "maximum idle database connections (0: as many as may be open)")
 	fs.DurationVar(&f.connMaxLifetime, "db-conn-max-lifetime", 0, "maximum lifetime of a database connection (0: forever)")
 	fs.DurationVar(&f.cleanupEvery, "cleanup-interval", 5*time.Minute, "how often expired codes, tokens and sessions are deleted")
+	fs.DurationVar(&f.auditRetention, "audit-retention", 90*24*time.Hour, "how long audit events are kept (0: forever)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
+	fs.DurationVar(&f.rememberDevice, "remember-device", 0, `how long a browser may skip the code after "remember this device", e.g. 720h (0: never)`)
+	account, ip := login.DefaultAccountThrottle(), login.DefaultIPThrottle()
+	fs.IntVar(&f.loginBackoffAfter, "login-backoff-after", account.After, "wrong passwords for one username before each further one is delayed (1s, doubling)")
+	fs.IntVar(&f.loginLockAfter, "login-lock-after", account.LockAfter, "wrong passwords for one username from which it is locked for --login-lock-for")
+	fs.DurationVar(&f.loginLockFor, "login-lock-for", account.Lock, "how long a username or address is locked after too many wrong passwords")
+	fs.IntVar(&f.ipBackoffAfter, "ip-backoff-after", ip.After, "wrong passwords from one client address before each further one is delayed")
+	fs.IntVar(&f.ipLockAfter, "ip-lock-after", ip.LockAfter, "wrong passwords from one client address from which it is locked for --login-lock-for")
+	fs.StringVar(&f.trustedProxies, "trusted-proxies", e.getenv("TWOSTEP_TRUSTED_PROXIES"),
+		"comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env TWOSTEP_TRUSTED_PROXIES)")
+}
+
+// throttles are the password throttling policies the flags describe, or
+// one clear error naming the flags of the one that cannot work.
+func (f *serveFlags) throttles() (account, ip login.Backoff, err error) {
+	account = login.Backoff{After: f.loginBackoffAfter, Base: throttleBase, LockAfter: f.loginLockAfter, Lock: f.loginLockFor}
+	if err := account.Validate(); err != nil {
+		return account, ip, fmt.Errorf("--login-backoff-after %d, --login-lock-after %d, --login-lock-for %s: %w",
+			f.loginBackoffAfter, f.loginLockAfter, f.loginLockFor, err)
+	}
+	ip = login.Backoff{After: f.ipBackoffAfter, Base: throttleBase, LockAfter: f.ipLockAfter, Lock: f.loginLockFor}
+	if err := ip.Validate(); err != nil {
+		return account, ip, fmt.Errorf("--ip-backoff-after %d, --ip-lock-after %d, --login-lock-for %s: %w",
+			f.ipBackoffAfter, f.ipLockAfter, f.loginLockFor, err)
+	}
+	return account, ip, nil
 }
 
 func envOr(e env, key, def string) string {
@@ -107,22 +146,54 @@ type server struct {
 	metrics  *metrics
 	mux      *http.ServeMux
 	listener net.Listener
+	https    bool
+	proxies  trustedProxies
+}
+
+// settings are the checked flags that need more than parsing.
+type settings struct {
+	issuer      *url.URL
+	account, ip login.Backoff
+	proxies     trustedProxies
+	remember    time.Duration
+}
+
+// check validates the flags that parsing alone cannot, before anything is
+// opened.
+func (f *serveFlags) check() (settings, error) {
+	var s settings
+	var err error
+	if s.issuer, err = checkIssuer(f.issuer); err != nil {
+		return s, err
+	}
+	if s.account, s.ip, err = f.throttles(); err != nil {
+		return s, err
+	}
+	if s.proxies, err = parseTrustedProxies(f.trustedProxies); err != nil {
+		return s, err
+	}
+	if f.rememberDevice < 0 {
+		return s, fmt.Errorf("--remember-device must not be negative, got %s", f.rememberDevice)
+	}
+	s.remember = f.rememberDevice
+	return s, nil
 }
 
 // newServer opens the database, migrates it, builds the handlers and
 // listens. Every start-up error is returned before anything is served.
 func newServer(ctx context.Context, e env, f serveFlags, logger *slog.Logger) (*server, error) {
-	issuer, err := checkIssuer(f.issuer)
+	set, err := f.check()
 	if err != nil {
 		return nil, err
 	}
+	f.db.log = logger
 	store, k, err := f.db.open(ctx, e, storage.Options{
 		MaxOpenConns: f.maxOpenConns, MaxIdleConns: f.maxIdleConns, ConnMaxLifetime: f.connMaxLifetime,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s, err := buildServer(ctx, f, logger, store, k, issuer)
+	s, err := buildServer(ctx, f, set, logger, store, k)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -130,34 +201,40 @@ func newServer(ctx context.Context, e env, f serveFlags, logger *slog.Logger) (*
 	return s, nil
 }
 
-func buildServer(ctx context.Context, f serveFlags, logger *slog.Logger, store *storage.Store, k keys, issuer *url.URL) (*server, error) {
+func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.Logger, store *storage.Store, k keyRing) (*server, error) {
 	pages, err := templates.Parse()
 	if err != nil {
 		return nil, err
 	}
 	m := newMetrics(store)
+	audit := &auditor{store: store, log: logger, metrics: m, now: time.Now}
+	https := set.issuer.Scheme == "https"
 	lh, err := login.New(login.Config{
 		Store: store, Pages: pages, Logger: logger, TOTPIssuer: f.totpIssuer,
-		SecureCookie: issuer.Scheme == "https", SessionLifetime: f.sessionLifetime, Events: m,
+		SecureCookie: https, SessionLifetime: f.sessionLifetime, Audit: audit.record,
+		RememberDevice: set.remember, AccountThrottle: set.account, IPThrottle: set.ip,
 	})
 	if err != nil {
 		return nil, err
 	}
 	provider, err := oidc.New(ctx, oidc.Config{
-		Issuer: issuer.String(), Store: store, Pages: pages, Logger: logger, Sessions: lh,
-		HMACSecret: k.hmac, Events: m,
+		Issuer: set.issuer.String(), Store: store, Pages: pages, Logger: logger, Sessions: lh,
+		HMACSecret: k.hmac(), RotatedHMACSecrets: k.rotatedHMAC(), Audit: audit.record,
 	})
 	if err != nil {
 		return nil, err
 	}
-	ch := consent.New(store, pages, logger, lh)
+	ch := consent.New(store, pages, logger, lh, audit.record)
 	mux := http.NewServeMux()
 	routes(mux, provider, lh, ch, store, m)
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
-	return &server{flags: f, log: logger, store: store, provider: provider, pages: pages, metrics: m, mux: mux, listener: ln}, nil
+	return &server{
+		flags: f, log: logger, store: store, provider: provider, pages: pages, metrics: m, mux: mux, listener: ln,
+		https: https, proxies: set.proxies,
+	}, nil
 }
 
 // checkIssuer requires an absolute http(s) URL without query or fragment.
@@ -180,7 +257,9 @@ func (s *server) Close() error {
 // on a fresh context) and returns.
 func (s *server) serve(ctx context.Context) error {
 	httpServer := &http.Server{
-		Handler:           middleware(s.mux, s.log, s.pages, s.metrics),
+		Handler: middleware(s.mux, middlewareConfig{
+			log: s.log, pages: s.pages, m: s.metrics, https: s.https, proxies: s.proxies,
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -223,6 +302,11 @@ func (s *server) cleanup(ctx context.Context) {
 			return
 		case <-t.C:
 			n, err := s.store.DeleteExpired(ctx, 24*time.Hour)
+			if err == nil && s.flags.auditRetention > 0 {
+				var old int64
+				old, err = s.store.DeleteAuditEventsBefore(ctx, time.Now().Add(-s.flags.auditRetention))
+				n += old
+			}
 			if err != nil {
 				s.log.Warn("cleanup", "err", err)
 				continue

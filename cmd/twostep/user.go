@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode"
 
 	"github.com/twostep/twostep/login"
@@ -23,7 +24,13 @@ const userUsage = `usage:
   twostep user disable NAME
   twostep user passwd NAME --password-stdin
   twostep user reset-totp NAME
+  twostep user unlock NAME
+  twostep user devices NAME [--revoke ID | --revoke-all]
 `
+
+// lockedCodes is the count of consecutive wrong codes at which login locks
+// an account (NIST SP 800-63B §5.2.2).
+const lockedCodes = 100
 
 // minPasswordLength follows NIST SP 800-63B §5.1.1.2.
 const minPasswordLength = 8
@@ -38,8 +45,8 @@ func runUser(ctx context.Context, e env, args []string) error {
 	var db dbFlags
 	db.register(fs, e)
 	var (
-		email, name, groups    string
-		emailVerified, fromStd bool
+		email, name, groups, revoke       string
+		emailVerified, fromStd, revokeAll bool
 	)
 	switch sub {
 	case "add":
@@ -50,7 +57,10 @@ func runUser(ctx context.Context, e env, args []string) error {
 		fs.BoolVar(&fromStd, "password-stdin", false, "read the password from standard input instead of generating one")
 	case "passwd":
 		fs.BoolVar(&fromStd, "password-stdin", false, "read the new password from standard input (required)")
-	case "list", "show", "disable", "reset-totp":
+	case "devices":
+		fs.StringVar(&revoke, "revoke", "", "forget the remembered device with this ID (or a unique prefix of it)")
+		fs.BoolVar(&revokeAll, "revoke-all", false, "forget every remembered device of the user")
+	case "list", "show", "disable", "reset-totp", "unlock":
 	default:
 		fmt.Fprint(e.stderr, userUsage)
 		return fmt.Errorf("user: unknown subcommand %q", sub)
@@ -94,6 +104,10 @@ func runUser(ctx context.Context, e env, args []string) error {
 		if password, err = readPassword(e.stdin); err != nil {
 			return err
 		}
+	case "devices":
+		if revoke != "" && revokeAll {
+			return errors.New("user devices: give --revoke ID or --revoke-all, not both")
+		}
 	}
 
 	store, _, err := db.open(ctx, e, storage.Options{})
@@ -115,17 +129,15 @@ func runUser(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	audit := cliAuditor(e, store)
 	switch sub {
 	case "show":
-		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(w, "username:\t%s\nsubject:\t%s\nemail:\t%s\nemail verified:\t%t\nname:\t%s\ngroups:\t%s\nauthenticator:\t%s\ndisabled:\t%t\ncreated:\t%s\n",
-			u.Username, u.ID, u.Email, u.EmailVerified, u.Name, strings.Join(u.Groups, ","), totpState(u), u.Disabled,
-			u.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
-		return w.Flush()
+		return userShow(ctx, e, store, u)
 	case "disable":
 		if err := store.SetUserDisabled(ctx, u.ID, true); err != nil {
 			return err
 		}
+		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.disable", UserID: u.ID})
 		fmt.Fprintf(e.stdout, "user %s disabled; their sessions and tokens are revoked\n", u.Username)
 	case "passwd":
 		hash, err := login.NewHasher(login.DefaultParams()).Hash(password)
@@ -135,14 +147,136 @@ func runUser(ctx context.Context, e env, args []string) error {
 		if err := store.SetPasswordHash(ctx, u.ID, hash); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "password of %s changed; their sessions are ended\n", u.Username)
+		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.passwd", UserID: u.ID})
+		fmt.Fprintf(e.stdout, "password of %s changed; their sessions are ended and remembered devices forgotten\n", u.Username)
 	case "reset-totp":
 		if err := store.ResetTOTP(ctx, u.ID); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "authenticator of %s reset: the next login shows a new QR code\n", u.Username)
+		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.reset_totp", UserID: u.ID})
+		fmt.Fprintf(e.stdout, "authenticator of %s reset: recovery codes and remembered devices are void, "+
+			"and the next login shows a new QR code\n", u.Username)
+	case "unlock":
+		return userUnlock(ctx, e, store, audit, u)
+	case "devices":
+		return userDevices(ctx, e, store, audit, u, revoke, revokeAll)
 	}
 	return nil
+}
+
+func userShow(ctx context.Context, e env, store *storage.Store, u storage.User) error {
+	codes, err := store.RecoveryCodesLeft(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	devices, err := store.ListDevices(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "username:\t%s\nsubject:\t%s\nemail:\t%s\nemail verified:\t%t\nname:\t%s\ngroups:\t%s\nauthenticator:\t%s\n"+
+		"recovery codes left:\t%d\nremembered devices:\t%d\nlocked:\t%s\ndisabled:\t%t\ncreated:\t%s\n",
+		u.Username, u.ID, u.Email, u.EmailVerified, u.Name, strings.Join(u.Groups, ","), totpState(u),
+		codes, len(devices), lockState(u), u.Disabled, u.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
+	return w.Flush()
+}
+
+// lockState says whether wrong codes locked the user.
+func lockState(u storage.User) string {
+	switch {
+	case u.FailedCodes >= lockedCodes:
+		return fmt.Sprintf("yes, after %d wrong codes (twostep user unlock %s)", u.FailedCodes, u.Username)
+	case u.FailedCodes > 0:
+		return fmt.Sprintf("no (%d wrong codes in a row; locked at %d)", u.FailedCodes, lockedCodes)
+	}
+	return "no"
+}
+
+// userUnlock lifts the lock of wrong codes and the password back-off on
+// the username, and says which of them there was.
+func userUnlock(ctx context.Context, e env, store *storage.Store, audit *auditor, u storage.User) error {
+	if err := login.Unlock(ctx, store, u); err != nil {
+		return err
+	}
+	audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.unlock", UserID: u.ID,
+		Detail: fmt.Sprintf("%d wrong codes cleared", u.FailedCodes)})
+	switch {
+	case u.FailedCodes >= lockedCodes:
+		fmt.Fprintf(e.stdout, "user %s unlocked: the lock after %d wrong codes is lifted\n", u.Username, u.FailedCodes)
+	case u.FailedCodes > 0:
+		fmt.Fprintf(e.stdout, "user %s was not locked by wrong codes; their count of %d is reset\n", u.Username, u.FailedCodes)
+	default:
+		fmt.Fprintf(e.stdout, "user %s was not locked by wrong codes\n", u.Username)
+	}
+	fmt.Fprintf(e.stdout, "wrong passwords for %q are forgotten, so its back-off is lifted; client addresses stay throttled\n", u.Username)
+	return nil
+}
+
+// deviceIDLength is how much of a device ID is shown: the same prefix the
+// audit log records.
+const deviceIDLength = 12
+
+// userDevices lists the user's remembered devices, or forgets one or all.
+func userDevices(ctx context.Context, e env, store *storage.Store, audit *auditor, u storage.User, revoke string, revokeAll bool) error {
+	devices, err := store.ListDevices(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case revokeAll:
+		if err := store.DeleteUserDevices(ctx, u.ID); err != nil {
+			return err
+		}
+		audit.recordCLI(ctx, storage.AuditEvent{Event: "device.revoked", UserID: u.ID, Detail: fmt.Sprintf("all (%d)", len(devices))})
+		fmt.Fprintf(e.stdout, "forgot %d remembered device(s) of %s: their next login asks for a code\n", len(devices), u.Username)
+		return nil
+	case revoke != "":
+		d, err := findDevice(devices, revoke)
+		if err != nil {
+			return fmt.Errorf("user devices: %s has %w", u.Username, err)
+		}
+		if err := store.DeleteDevice(ctx, u.ID, d.ID); err != nil {
+			return err
+		}
+		audit.recordCLI(ctx, storage.AuditEvent{Event: "device.revoked", UserID: u.ID, Detail: shortDeviceID(d.ID)})
+		fmt.Fprintf(e.stdout, "forgot device %s of %s: its next login asks for a code\n", shortDeviceID(d.ID), u.Username)
+		return nil
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
+	for _, d := range devices {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", shortDeviceID(d.ID), d.CreatedAt.Format(time.RFC3339),
+			d.LastUsedAt.Format(time.RFC3339), d.ExpiresAt.Format(time.RFC3339), printable(d.IP), printable(d.UserAgent))
+	}
+	return w.Flush()
+}
+
+func shortDeviceID(id string) string {
+	if len(id) > deviceIDLength {
+		return id[:deviceIDLength]
+	}
+	return id
+}
+
+// findDevice is the one device whose ID starts with prefix (at least 8
+// characters, so a typo cannot match by chance).
+func findDevice(devices []storage.Device, prefix string) (storage.Device, error) {
+	if len(prefix) < 8 {
+		return storage.Device{}, fmt.Errorf("no device %q: give at least 8 characters of its ID", prefix)
+	}
+	var found []storage.Device
+	for _, d := range devices {
+		if strings.HasPrefix(d.ID, prefix) {
+			found = append(found, d)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return storage.Device{}, fmt.Errorf("no device %q (see twostep user devices NAME)", prefix)
+	case 1:
+		return found[0], nil
+	}
+	return storage.Device{}, fmt.Errorf("%d devices whose ID starts with %q: give more of it", len(found), prefix)
 }
 
 func userAdd(ctx context.Context, e env, store *storage.Store, username, email string, emailVerified bool, name, groups, password string) error {
@@ -177,6 +311,7 @@ func userAdd(ctx context.Context, e env, store *storage.Store, username, email s
 	if err != nil {
 		return err
 	}
+	cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.user.add", UserID: id})
 	fmt.Fprintf(e.stdout, "user %s added (subject %s)\n", username, id)
 	if generated {
 		fmt.Fprintf(e.stdout, "password: %s\n(shown once; the first login enrols an authenticator app)\n", password)

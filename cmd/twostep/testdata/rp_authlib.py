@@ -236,6 +236,16 @@ class RelyingParty:
             code = totp_code(None)
         page, callback = browser.submit(page, form, {code_input["name"]: code})
 
+        if enrol:
+            # The first login shows the new recovery codes once, then
+            # continues to the authorization request.
+            check(page is not None and page.body.count("<li>") == 10,
+                  "%s: after enrolment got %s, want the page with 10 recovery codes:\n%s"
+                  % (label, page and page.describe(), page and page.body))
+            onward = [h for h in page.links if h.startswith("/oauth2/auth?")]
+            check(len(onward) == 1, "%s: the recovery codes page has %d continue links, want 1" % (label, len(onward)))
+            page, callback = browser.get(urllib.parse.urljoin(page.url, onward[0]))
+
         if page is not None:
             check(enrol, "%s: consent was asked again (%s), want it remembered:\n%s" % (label, page.describe(), page.body))
             consent = None
