@@ -58,6 +58,14 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, "authorize", errors.New("unexpected client type"))
 		return
 	}
+	// twostep issues codes only. fosite would accept "Code" in one handler
+	// and not in the next, and answer server_error (RFC 6749 §3.1.1: the
+	// value is case-sensitive).
+	if !areq.GetResponseTypes().ExactOne("code") {
+		p.authorizeError(w, r, areq, fosite.ErrUnsupportedResponseType.WithHint(
+			"The only response_type is code (RFC 6749 §4.1.1)."))
+		return
+	}
 	form := areq.GetRequestForm()
 	// fosite checks PKCE only when it issues the code; refuse up front so
 	// the user is not sent through the login for nothing.
