@@ -410,6 +410,10 @@ func (s *Store) translate(op string, err error) error {
 		switch {
 		case pqErr.Code == "23505":
 			return fmt.Errorf("%s: %w", op, ErrAlreadyExists)
+		case pqErr.Code == "22021":
+			// Invalid UTF-8 or a NUL byte in a text value, e.g. a key taken
+			// from a request: no row can have it.
+			return fmt.Errorf("%s: %w: %v", op, ErrNotFound, err)
 		case pqErr.Code.Class() == "08" || pqErr.Code == "57P01" || pqErr.Code == "57P02" || pqErr.Code == "57P03":
 			return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
 		}

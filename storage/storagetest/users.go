@@ -17,6 +17,7 @@ import (
 var userTests = []test{
 	{"Users/CreateGet", testUserCreateGet},
 	{"Users/Errors", testUserErrors},
+	{"Users/BadBytesNotFound", testBadBytesNotFound},
 	{"Users/List", testUserList},
 	{"Users/Disable", testUserDisable},
 	{"Users/SetPasswordHash", testUserSetPasswordHash},
@@ -406,5 +407,23 @@ func testUserCodeFailures(t *testing.T, s *storage.Store, _ *Clock) {
 	}
 	if u, err := s.GetUser(ctx, "id-bob"); err != nil || u.FailedCodes != 0 {
 		t.Errorf("another user: got %d failed codes, %v, want 0", u.FailedCodes, err)
+	}
+}
+
+// testBadBytesNotFound: keys straight from a request may hold invalid
+// UTF-8 or NUL bytes; looking them up finds nothing, on every database
+// (PostgreSQL refuses such text rather than comparing it).
+func testBadBytesNotFound(t *testing.T, s *storage.Store, _ *Clock) {
+	ctx := context.Background()
+	for _, key := range []string{"\xff", "a\x00b"} {
+		if _, err := s.GetUserByUsername(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetUserByUsername(%q): got %v, want ErrNotFound", key, err)
+		}
+		if _, err := s.GetAuthRequest(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetAuthRequest(%q): got %v, want ErrNotFound", key, err)
+		}
+		if _, err := s.GetLoginSession(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("GetLoginSession(%q): got %v, want ErrNotFound", key, err)
+		}
 	}
 }
