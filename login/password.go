@@ -229,9 +229,17 @@ func (h *Handler) reserve(ctx context.Context, key string, b Backoff) (bool, tim
 // tooManyAttempts tells the user how long to wait.
 func tooManyAttempts(wait time.Duration) string {
 	if wait <= time.Minute {
-		return fmt.Sprintf("Too many attempts. Wait %d seconds, then try again.", int(wait.Round(time.Second).Seconds()))
+		return fmt.Sprintf("Too many attempts. Wait %s, then try again.", count(int(wait.Round(time.Second).Seconds()), "second"))
 	}
-	return fmt.Sprintf("Too many attempts. Wait %d minutes, then try again.", int((wait + time.Minute - 1).Minutes()))
+	return fmt.Sprintf("Too many attempts. Wait %s, then try again.", count(int((wait+time.Minute-1).Minutes()), "minute"))
+}
+
+// count writes n things in English: "1 second", "2 seconds".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // checkPassword reports whether password is right for an enabled user

@@ -263,7 +263,7 @@ func TestPasswordBackoffPerUsername(t *testing.T) {
 		wantMsg   string
 	}{
 		{4, 0, ""},
-		{5, 1, "Too many attempts. Wait 1 seconds, then try again."},
+		{5, 1, "Too many attempts. Wait 1 second, then try again."},
 		{6, 2, "Too many attempts. Wait 2 seconds, then try again."},
 		{7, 4, "Too many attempts. Wait 4 seconds, then try again."},
 		{10, 32, "Too many attempts. Wait 32 seconds, then try again."},

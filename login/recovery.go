@@ -190,7 +190,7 @@ func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Outcome, ev.Detail = "success", fmt.Sprintf("%d left", left)
 	h.record(r, ev)
-	msg := fmt.Sprintf("You signed in with a recovery code. It cannot be used again. You have %d recovery codes left.", left)
+	msg := fmt.Sprintf("You signed in with a recovery code. It cannot be used again. You have %s left.", count(left, "recovery code"))
 	if left <= 3 {
 		msg += " Ask your administrator to reset your authenticator before you run out."
 	}

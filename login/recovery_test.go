@@ -159,7 +159,7 @@ func TestRecoveryCodeLogin(t *testing.T) {
 			if p.status != http.StatusOK {
 				t.Fatalf("got status %d, want 200; body:\n%s", p.status, p.body)
 			}
-			want := fmt.Sprintf("You have %d recovery codes left.", tc.wantLeft)
+			want := "You have " + count(tc.wantLeft, "recovery code") + " left."
 			if !strings.Contains(p.body, want) {
 				t.Errorf("notice lacks %q:\n%s", want, p.body)
 			}

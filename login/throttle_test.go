@@ -80,7 +80,7 @@ func TestTooManyAttempts(t *testing.T) {
 		wait time.Duration
 		want string
 	}{
-		{time.Second, "Too many attempts. Wait 1 seconds, then try again."},
+		{time.Second, "Too many attempts. Wait 1 second, then try again."},
 		{45 * time.Second, "Too many attempts. Wait 45 seconds, then try again."},
 		{time.Minute, "Too many attempts. Wait 60 seconds, then try again."},
 		{61 * time.Second, "Too many attempts. Wait 2 minutes, then try again."},

@@ -48,9 +48,9 @@ type totpPage struct {
 	// field.
 	Error     string
 	CodeError string
-	// RememberDays is how many days "remember this device" lasts; zero
-	// hides the checkbox.
-	RememberDays int
+	// RememberFor is how long "remember this device" lasts, in words
+	// ("30 days"); empty hides the checkbox.
+	RememberFor string
 }
 
 // signedInPage is the data of signedin.html.
@@ -309,7 +309,9 @@ func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int,
 	page.CSRFToken = ls.CSRFToken
 	page.Username = u.Username
 	page.Issuer = h.issuer
-	page.RememberDays = int(h.remember.Hours()+23) / 24
+	if h.remember > 0 {
+		page.RememberFor = count(int(h.remember.Hours()+23)/24, "day")
+	}
 	if !u.HasTOTP() {
 		if err := h.addEnrolment(&page, u.Username, ls.PendingTOTPSecret); err != nil {
 			h.serverError(w, r, "render totp enrolment", err, u.ID)

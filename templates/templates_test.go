@@ -22,7 +22,7 @@ type (
 		Enrol                       bool
 		QR, URI                     template.URL
 		Secret, Error, CodeError    string
-		RememberDays                int
+		RememberFor                 string
 	}
 )
 
@@ -163,7 +163,7 @@ func TestRender(t *testing.T) {
 		{
 			name: "code page offers to remember the device and a recovery code",
 			render: func(w http.ResponseWriter, r *http.Request) {
-				pages.Render(w, http.StatusOK, "totp.html", totp{CSRFToken: "t", Username: "eve", Issuer: "twostep", RememberDays: 30})
+				pages.Render(w, http.StatusOK, "totp.html", totp{CSRFToken: "t", Username: "eve", Issuer: "twostep", RememberFor: "30 days"})
 			},
 			wantStatus: http.StatusOK,
 			want: []string{
