@@ -31,15 +31,17 @@ const (
 	// maxSessionCodes wrong codes void a login session: the user starts
 	// again from the password.
 	maxSessionCodes = 5
-	// maxAccountCodes consecutive wrong codes lock the account until an
-	// administrator unlocks it (NIST SP 800-63B §5.2.2: at most 100).
-	maxAccountCodes = 100
 
 	// maxFormBytes bounds a posted form; the login forms are tiny.
 	maxFormBytes = 16 << 10
 	// tokenBytes is the size of cookie values and CSRF tokens: 256 bits.
 	tokenBytes = 32
 )
+
+// MaxAccountCodes consecutive wrong codes lock the account until an
+// administrator unlocks it (NIST SP 800-63B §5.2.2: at most 100). A user
+// whose FailedCodes reached it is locked.
+const MaxAccountCodes = 100
 
 // Messages shown to users. Wrong usernames, wrong passwords and disabled
 // accounts share one message so the page does not tell them apart.

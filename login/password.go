@@ -176,7 +176,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "refund attempt", err, u.ID)
 		return
 	}
-	if u.FailedCodes >= maxAccountCodes {
+	if u.FailedCodes >= MaxAccountCodes {
 		// Only someone who knows the password learns of the lock, and they
 		// could not get past it: 100 wrong codes already went this way.
 		ev.Outcome = "locked"

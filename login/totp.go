@@ -207,7 +207,7 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // countCode counts a second-factor attempt, before it is checked, against
-// the login session (maxSessionCodes) and the account (maxAccountCodes),
+// the login session (maxSessionCodes) and the account (MaxAccountCodes),
 // and returns the account's count. When either is used up it writes the
 // page that says so and returns false.
 func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, ev storage.AuditEvent) (int, bool) {
@@ -223,7 +223,7 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.L
 		h.serverError(w, r, "count code", err, u.ID)
 		return 0, false
 	}
-	n, err := h.store.CountCodeFailure(ctx, u.ID, maxAccountCodes)
+	n, err := h.store.CountCodeFailure(ctx, u.ID, MaxAccountCodes)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		ev.Outcome = "locked"
@@ -238,12 +238,12 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.L
 }
 
 // wrongCode answers a wrong code, given the account's count of
-// consecutive wrong codes: the lock when that reached maxAccountCodes, the
+// consecutive wrong codes: the lock when that reached MaxAccountCodes, the
 // end of the login session when it has had its maxSessionCodes attempts,
 // or else retry, which shows the form again.
 func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, tries int, retry func()) {
 	switch {
-	case tries >= maxAccountCodes:
+	case tries >= MaxAccountCodes:
 		h.record(r, storage.AuditEvent{Event: "account.locked", Outcome: "success", UserID: u.ID,
 			Detail: fmt.Sprintf("%d consecutive wrong codes", tries)})
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: account locked after too many wrong codes",

@@ -28,10 +28,6 @@ const userUsage = `usage:
   twostep user devices NAME [--revoke ID | --revoke-all]
 `
 
-// lockedCodes is the count of consecutive wrong codes at which login locks
-// an account (NIST SP 800-63B §5.2.2).
-const lockedCodes = 100
-
 // minPasswordLength follows NIST SP 800-63B §5.1.1.2.
 const minPasswordLength = 8
 
@@ -184,10 +180,10 @@ func userShow(ctx context.Context, e env, store *storage.Store, u storage.User) 
 // lockState says whether wrong codes locked the user.
 func lockState(u storage.User) string {
 	switch {
-	case u.FailedCodes >= lockedCodes:
+	case u.FailedCodes >= login.MaxAccountCodes:
 		return fmt.Sprintf("yes, after %d wrong codes (twostep user unlock %s)", u.FailedCodes, u.Username)
 	case u.FailedCodes > 0:
-		return fmt.Sprintf("no (%d wrong codes in a row; locked at %d)", u.FailedCodes, lockedCodes)
+		return fmt.Sprintf("no (%d wrong codes in a row; locked at %d)", u.FailedCodes, login.MaxAccountCodes)
 	}
 	return "no"
 }
@@ -201,7 +197,7 @@ func userUnlock(ctx context.Context, e env, store *storage.Store, audit *auditor
 	audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.unlock", UserID: u.ID,
 		Detail: fmt.Sprintf("%d wrong codes cleared", u.FailedCodes)})
 	switch {
-	case u.FailedCodes >= lockedCodes:
+	case u.FailedCodes >= login.MaxAccountCodes:
 		fmt.Fprintf(e.stdout, "user %s unlocked: the lock after %d wrong codes is lifted\n", u.Username, u.FailedCodes)
 	case u.FailedCodes > 0:
 		fmt.Fprintf(e.stdout, "user %s was not locked by wrong codes; their count of %d is reset\n", u.Username, u.FailedCodes)

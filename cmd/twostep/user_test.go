@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twostep/twostep/login"
 	"github.com/twostep/twostep/storage"
 )
 
@@ -23,11 +24,11 @@ func TestUserUnlockAndDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; ; i++ {
-		_, err := store.CountCodeFailure(ctx, alice.ID, lockedCodes)
+		_, err := store.CountCodeFailure(ctx, alice.ID, login.MaxAccountCodes)
 		if errors.Is(err, storage.ErrConflict) {
 			break
 		}
-		if err != nil || i > lockedCodes {
+		if err != nil || i > login.MaxAccountCodes {
 			t.Fatalf("count code failure %d: %v", i, err)
 		}
 	}
