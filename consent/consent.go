@@ -43,13 +43,28 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /consent", h.decide)
 }
 
-// scopeText says in plain words what each scope lets an application do.
-var scopeText = map[string]string{
-	"openid":         "Know who you are (your twostep account ID)",
-	"profile":        "See your name and username",
-	"email":          "See your email address",
-	"groups":         "See which groups you belong to",
-	"offline_access": "Stay connected to your account when you are not using the application",
+// describeScope says in plain words, in language l, what scope lets an
+// application do; false for a scope it does not know.
+func describeScope(l templates.Lang, scope string) (string, bool) {
+	switch scope {
+	case "openid":
+		return l.T("consent.scope.openid"), true
+	case "profile":
+		return l.T("consent.scope.profile"), true
+	case "email":
+		return l.T("consent.scope.email"), true
+	case "groups":
+		return l.T("consent.scope.groups"), true
+	case "offline_access":
+		return l.T("consent.scope.offline_access"), true
+	}
+	return "", false
+}
+
+// pageLang is the language of the pages about ar: its ui_locales, else
+// the browser's choice.
+func pageLang(r *http.Request, ar storage.AuthRequest) templates.Lang {
+	return templates.PickLang(r, ar.Form.Get("ui_locales"))
 }
 
 // page is the data of consent.html.
@@ -67,7 +82,8 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request, id string) (stora
 	ctx := r.Context()
 	login, err := h.sessions.Current(r)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.pages.Error(w, r, http.StatusForbidden, "Sign in first: consent is asked only after both sign-in steps.")
+		l := templates.PickLang(r, "")
+		h.pages.Error(w, l, http.StatusForbidden, l.T("consent.sign_in_first"))
 		return login, storage.AuthRequest{}, nil, false
 	}
 	if err != nil {
@@ -76,8 +92,8 @@ func (h *Handler) load(w http.ResponseWriter, r *http.Request, id string) (stora
 	}
 	ar, err := h.store.GetAuthRequest(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
-		h.pages.Error(w, r, http.StatusBadRequest,
-			"This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+		l := templates.PickLang(r, "")
+		h.pages.Error(w, l, http.StatusBadRequest, l.T("request.expired"))
 		return login, ar, nil, false
 	}
 	if err != nil {
@@ -97,9 +113,10 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	l := pageLang(r, ar)
 	var described []string
 	for _, s := range requestedScopes(ar.Form) {
-		if text, ok := scopeText[s]; ok {
+		if text, ok := describeScope(l, s); ok {
 			described = append(described, text)
 		}
 	}
@@ -107,7 +124,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = client.ID
 	}
-	h.pages.Render(w, http.StatusOK, "consent.html", page{
+	h.pages.Render(w, l, http.StatusOK, "consent.html", page{
 		ClientName: name, ClientID: client.ID, Scopes: described,
 		AuthRequestID: ar.ID, CSRFToken: login.CSRFToken,
 	})
@@ -115,7 +132,8 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		h.pages.Error(w, r, http.StatusBadRequest, "The form could not be read.")
+		l := templates.PickLang(r, "")
+		h.pages.Error(w, l, http.StatusBadRequest, l.T("form.unreadable"))
 		return
 	}
 	login, ar, client, ok := h.load(w, r, r.PostForm.Get("auth_request"))
@@ -123,7 +141,8 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf_token")), []byte(login.CSRFToken)) != 1 {
-		h.pages.Error(w, r, http.StatusForbidden, "This form has expired. Go back to the application and sign in again.")
+		l := pageLang(r, ar)
+		h.pages.Error(w, l, http.StatusForbidden, l.T("consent.expired_form"))
 		return
 	}
 	decision, event := storage.ConsentDenied, "consent.denied"

@@ -68,7 +68,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	clock := storagetest.NewClock(t0)
 	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatalf("parse templates: %v", err)
 	}
@@ -183,8 +183,8 @@ func TestShow(t *testing.T) {
 	body := rec.Body.String()
 	for _, want := range []string{
 		"Allow Example App?",
-		scopeText["openid"],
-		scopeText["email"],
+		scope(t, "openid"),
+		scope(t, "email"),
 		`name="auth_request" value="req-1"`,
 		`name="csrf_token" value="` + csrfToken + `"`,
 	} {
@@ -192,7 +192,7 @@ func TestShow(t *testing.T) {
 			t.Errorf("consent page lacks %q:\n%s", want, body)
 		}
 	}
-	for _, notAsked := range []string{scopeText["groups"], scopeText["profile"], scopeText["offline_access"]} {
+	for _, notAsked := range []string{scope(t, "groups"), scope(t, "profile"), scope(t, "offline_access")} {
 		if strings.Contains(body, notAsked) {
 			t.Errorf("consent page lists %q, which was not asked for", notAsked)
 		}
@@ -204,6 +204,49 @@ func TestShow(t *testing.T) {
 	if xfo := rec.Header().Get("X-Frame-Options"); xfo != "DENY" {
 		t.Errorf("X-Frame-Options: got %q, want DENY (the page must not be framed)", xfo)
 	}
+}
+
+// TestShowLanguage: the page follows the request's ui_locales, else the
+// browser's Accept-Language.
+func TestShowLanguage(t *testing.T) {
+	e := newEnv(t)
+	e.signIn()
+	e.addAuthRequest("req-en", clientID, "openid email")
+	if err := e.store.CreateAuthRequest(context.Background(), storage.AuthRequest{
+		ID: "req-fr", ClientID: clientID, RequestedAt: e.clock.Now(), ExpiresAt: e.clock.Now().Add(30 * time.Minute),
+		Form: url.Values{"client_id": {clientID}, "scope": {"openid email"}, "ui_locales": {"fr"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id, accept string
+		want       []string
+	}{
+		{"req-fr", "de", []string{`<html lang="fr">`, "Autoriser Example App\u00a0?", "Voir votre adresse e-mail"}},
+		{"req-en", "de-DE", []string{`<html lang="de">`, "Example App Zugriff erlauben?", "Ihre E-Mail-Adresse sehen"}},
+		{"req-en", "", []string{`<html lang="en">`, "Allow Example App?", "See your email address"}},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/consent?auth_request="+tc.id, nil)
+		r.Header.Set("Accept-Language", tc.accept)
+		rec := httptest.NewRecorder()
+		e.mux.ServeHTTP(rec, r)
+		wantPage(t, rec, http.StatusOK)
+		for _, want := range tc.want {
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("%s with Accept-Language %q: page lacks %q:\n%s", tc.id, tc.accept, want, rec.Body)
+			}
+		}
+	}
+}
+
+// scope is how the English consent page describes s.
+func scope(t *testing.T, s string) string {
+	t.Helper()
+	text, ok := describeScope(templates.English, s)
+	if !ok {
+		t.Fatalf("no description of scope %q", s)
+	}
+	return text
 }
 
 func TestShowClientName(t *testing.T) {
@@ -333,7 +376,7 @@ func TestDecideAddsToGrant(t *testing.T) {
 // TestDecideWithoutAudit: the audit function may be nil.
 func TestDecideWithoutAudit(t *testing.T) {
 	e := newEnv(t)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatal(err)
 	}

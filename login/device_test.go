@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"slices"
@@ -60,7 +61,7 @@ func TestRememberCheckbox(t *testing.T) {
 			if has != (tc.want != "") {
 				t.Errorf("got checkbox %v, want %v", has, tc.want != "")
 			}
-			if tc.want != "" && !strings.Contains(body, "Don't ask for a code on this browser "+tc.want) {
+			if tc.want != "" && !strings.Contains(html.UnescapeString(body), "Don't ask for a code on this browser "+tc.want) {
 				t.Errorf("page lacks %q:\n%s", tc.want, body)
 			}
 		})

@@ -50,7 +50,7 @@ func newFuzzEnv(f *testing.F, edit ...func(*Config)) *env {
 	f.Helper()
 	clock := storagetest.NewClock(t0)
 	st := storagetest.New(f, storagetest.SQLiteDSN(f), clock.Now)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		f.Fatalf("parse templates: %v", err)
 	}

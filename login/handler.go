@@ -43,25 +43,6 @@ const (
 // whose FailedCodes reached it is locked.
 const MaxAccountCodes = 100
 
-// Messages shown to users. Wrong usernames, wrong passwords and disabled
-// accounts share one message so the page does not tell them apart.
-const (
-	msgBadCredentials  = "Incorrect username or password."
-	msgBadCode         = "That code is not right. Check the account in your authenticator app and try again."
-	msgCodeUsed        = "That code was already used. Wait for the next one, then enter it."
-	msgBadRecoveryCode = "That recovery code is not right, or it was already used."
-	msgRecoveryFormat  = "Enter one of your recovery codes: 16 letters and digits, like abcd-efgh-ijkl-mnop."
-	msgSessionSpent    = "That was too many wrong codes for one sign-in. Start again with your password."
-	msgAccountLocked   = "This account is locked after too many wrong codes. Contact your administrator to unlock it."
-	msgCodeFormat      = "Enter the 6-digit code from your authenticator app."
-	msgNoSession       = "Your sign-in has expired, or this browser does not keep cookies. Go back to the application and sign in again."
-	msgWrongStep       = "This step of the sign-in is not available now. Go back to the application and sign in again."
-	msgBadCSRF         = "This form has expired or did not come from this site. Reload the page and try again."
-	msgBadForm         = "The form could not be read. Reload the page and try again."
-	msgBadAuthRequest  = "This sign-in link has expired or is not valid. Go back to the application and sign in again."
-	msgAccountDisabled = "This account cannot sign in. Contact your administrator."
-)
-
 // Config configures a Handler.
 type Config struct {
 	// Store keeps users, login sessions, authorization requests and
@@ -224,39 +205,47 @@ func (h *Handler) session(r *http.Request) (storage.LoginSession, error) {
 	return h.store.GetLoginSession(r.Context(), sessionID(c.Value))
 }
 
-// formSession returns the login session of a form post after checking that
-// it is in state want and that the form carries its CSRF token. Otherwise
-// it writes an error page, changes nothing and returns false. The form
-// must be parsed.
-func (h *Handler) formSession(w http.ResponseWriter, r *http.Request, want string) (storage.LoginSession, bool) {
+// formSession returns the login session of a form post, and the
+// authorization request it serves, after checking that it is in state want
+// and that the form carries its CSRF token. Otherwise it writes an error
+// page, changes nothing and returns false. The form must be parsed.
+func (h *Handler) formSession(w http.ResponseWriter, r *http.Request, want string) (storage.LoginSession, storage.AuthRequest, bool) {
 	ls, err := h.session(r)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		h.pages.Error(w, r, http.StatusBadRequest, msgNoSession)
-		return storage.LoginSession{}, false
+		l := templates.PickLang(r, "")
+		h.pages.Error(w, l, http.StatusBadRequest, l.T("login.no_session"))
+		return storage.LoginSession{}, storage.AuthRequest{}, false
 	case err != nil:
 		h.serverError(w, r, "load login session", err, "")
-		return storage.LoginSession{}, false
+		return storage.LoginSession{}, storage.AuthRequest{}, false
 	}
+	ar, err := h.authRequest(r.Context(), ls)
+	if err != nil {
+		h.serverError(w, r, "get auth request", err, ls.UserID)
+		return storage.LoginSession{}, storage.AuthRequest{}, false
+	}
+	l := pageLang(r, ar)
 	if ls.State != want {
-		h.pages.Error(w, r, http.StatusForbidden, msgWrongStep)
-		return storage.LoginSession{}, false
+		h.pages.Error(w, l, http.StatusForbidden, l.T("login.wrong_step"))
+		return storage.LoginSession{}, storage.AuthRequest{}, false
 	}
 	token := r.PostForm.Get("csrf_token")
 	if ls.CSRFToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(ls.CSRFToken)) != 1 {
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: csrf token mismatch",
 			slog.String("request_id", requestID(w)), slog.String("step", want))
-		h.pages.Error(w, r, http.StatusForbidden, msgBadCSRF)
-		return storage.LoginSession{}, false
+		h.pages.Error(w, l, http.StatusForbidden, l.T("login.bad_csrf"))
+		return storage.LoginSession{}, storage.AuthRequest{}, false
 	}
-	return ls, true
+	return ls, ar, true
 }
 
 // parseForm reads a small posted form; on failure it writes a 400 page.
 func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		h.pages.Error(w, r, http.StatusBadRequest, msgBadForm)
+		l := templates.PickLang(r, "")
+		h.pages.Error(w, l, http.StatusBadRequest, l.T("form.unreadable"))
 		return false
 	}
 	return true
@@ -397,6 +386,30 @@ func (h *Handler) authRequest(ctx context.Context, ls storage.LoginSession) (sto
 	return ar, err
 }
 
+// pageLang is the language of the pages of a login that serves ar (the
+// zero AuthRequest if none): its ui_locales, else the browser's choice.
+func pageLang(r *http.Request, ar storage.AuthRequest) templates.Lang {
+	return templates.PickLang(r, ar.Form.Get("ui_locales"))
+}
+
+// clientName is how the pages name the client of ar: its name, else its
+// ID; "" when the login serves no request.
+func (h *Handler) clientName(ctx context.Context, ar storage.AuthRequest) (string, error) {
+	if ar.ClientID == "" {
+		return "", nil
+	}
+	c, err := h.store.Client(ctx, ar.ClientID)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ar.ClientID, nil
+	case err != nil:
+		return "", fmt.Errorf("get client %q: %w", ar.ClientID, err)
+	case c.Name == "":
+		return c.ID, nil
+	}
+	return c.Name, nil
+}
+
 // complete moves ls from state `from` to done: u is signed in now, with the
 // factors amr (RFC 8176) by the path acr. It sets the new session cookie
 // and returns true; otherwise it has written a page and returns false.
@@ -440,11 +453,11 @@ func continueURL(ls storage.LoginSession) string {
 }
 
 // proceed sends a completed login on: to the authorization request, or to
-// the signed-in page.
-func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User) {
+// the signed-in page in language l.
+func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession, u storage.User) {
 	if next := continueURL(ls); next != "" {
 		redirect(w, r, next)
 		return
 	}
-	h.pages.Render(w, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
+	h.pages.Render(w, l, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
 }

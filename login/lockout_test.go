@@ -44,8 +44,8 @@ func TestCodeSessionSpent(t *testing.T) {
 			}
 			for i := 1; i <= 4; i++ {
 				p := post(wrongCode(t, secret, e.clock.Now()))
-				if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != msgBadCode {
-					t.Fatalf("wrong code %d: got %d %q, want 422 %q", i, p.status, fieldError(p.body, "code"), msgBadCode)
+				if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != en("totp.bad_code") {
+					t.Fatalf("wrong code %d: got %d %q, want 422 %q", i, p.status, fieldError(p.body, "code"), en("totp.bad_code"))
 				}
 			}
 			spent := []struct {
@@ -61,7 +61,7 @@ func TestCodeSessionSpent(t *testing.T) {
 				if p.status != http.StatusTooManyRequests {
 					t.Errorf("%s: got status %d, want 429", s.name, p.status)
 				}
-				for _, want := range []string{html.EscapeString(msgSessionSpent), `href="/login?auth_request=ar-1"`} {
+				for _, want := range []string{html.EscapeString(en("totp.spent")), `href="/login?auth_request=ar-1"`} {
 					if !strings.Contains(p.body, want) {
 						t.Errorf("%s: page lacks %s:\n%s", s.name, want, p.body)
 					}
@@ -136,9 +136,9 @@ func TestReplayCountsAsWrongCode(t *testing.T) {
 		wantMsg          string
 		wantEvent        string
 	}{
-		{"1st attempt", 0, 0, http.StatusUnprocessableEntity, msgCodeUsed, ""},
-		{"5th attempt of the login", 0, 4, http.StatusTooManyRequests, msgSessionSpent, ""},
-		{"100th consecutive wrong code", 95, 4, http.StatusForbidden, msgAccountLocked, "account.locked success id-alice"},
+		{"1st attempt", 0, 0, http.StatusUnprocessableEntity, en("totp.code_used"), ""},
+		{"5th attempt of the login", 0, 4, http.StatusTooManyRequests, en("totp.spent"), ""},
+		{"100th consecutive wrong code", 95, 4, http.StatusForbidden, en("login.account_locked"), "account.locked success id-alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -202,8 +202,8 @@ func TestAccountLockAfter100Codes(t *testing.T) {
 	e.audit.take()
 
 	p := e.lockAccount("alice", "pw-alice-1", secret)
-	if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(msgAccountLocked)) {
-		t.Errorf("100th wrong code: got %d, want 403 with %q:\n%s", p.status, msgAccountLocked, p.body)
+	if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(en("login.account_locked"))) {
+		t.Errorf("100th wrong code: got %d, want 403 with %q:\n%s", p.status, en("login.account_locked"), p.body)
 	}
 	if got := e.user(alice.ID).FailedCodes; got != 100 {
 		t.Errorf("got %d failed codes, want 100", got)
@@ -237,8 +237,8 @@ func TestAccountLockAfter100Codes(t *testing.T) {
 	b.mustPass("alice", "pw-alice-1")
 	e.lockAccount("alice", "pw-alice-1", secret)
 	lastStep := e.user(alice.ID).TOTPLastStep
-	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(msgAccountLocked)) {
-		t.Errorf("right code in a login begun before the lock: got %d, want 403 with %q", p.status, msgAccountLocked)
+	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(en("login.account_locked"))) {
+		t.Errorf("right code in a login begun before the lock: got %d, want 403 with %q", p.status, en("login.account_locked"))
 	}
 	if got := e.user(alice.ID).TOTPLastStep; got != lastStep {
 		t.Errorf("got last step %d, want %d (the code was not checked)", got, lastStep)

@@ -93,6 +93,10 @@ func (a *auditLog) count(event, outcome string) int {
 	return n
 }
 
+// en is the catalogue's English text for key: the language of the
+// pages when the browser asks for none.
+func en(key string) string { return templates.English.T(key) }
+
 // testParams keep argon2id cheap in tests; the defaults are exercised in
 // hasher_test.go and measured in BenchmarkHash.
 var testParams = Params{Memory: 64, Time: 1, Threads: 1}
@@ -101,7 +105,7 @@ func newEnv(t *testing.T, edit ...func(*Config)) *env {
 	t.Helper()
 	clock := storagetest.NewClock(t0)
 	st := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatalf("parse templates: %v", err)
 	}
@@ -229,6 +233,8 @@ type browser struct {
 	ip     string
 	// ar is the authorization request the password step serves.
 	ar string
+	// acceptLanguage is sent as the Accept-Language header.
+	acceptLanguage string
 }
 
 func (e *env) browser() *browser { return &browser{e: e} }
@@ -252,6 +258,9 @@ func (b *browser) do(req *http.Request) page {
 	}
 	if b.ip != "" {
 		req.RemoteAddr = net.JoinHostPort(b.ip, "1234")
+	}
+	if b.acceptLanguage != "" {
+		req.Header.Set("Accept-Language", b.acceptLanguage)
 	}
 	rec := httptest.NewRecorder()
 	rec.Header().Set("X-Request-Id", "req-test")
@@ -584,8 +593,8 @@ func TestDatabaseUnavailable(t *testing.T) {
 	if p.status != http.StatusServiceUnavailable {
 		t.Errorf("got status %d, want 503", p.status)
 	}
-	if !strings.Contains(p.body, templates.UnavailableMessage) || !strings.Contains(p.body, "req-test") {
-		t.Errorf("page lacks %q or the request ID:\n%s", templates.UnavailableMessage, p.body)
+	if !strings.Contains(p.body, en("error.unavailable")) || !strings.Contains(p.body, "req-test") {
+		t.Errorf("page lacks %q or the request ID:\n%s", en("error.unavailable"), p.body)
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, "request_id=req-test") {
 		t.Errorf("logs lack request_id:\n%s", logs)
@@ -696,8 +705,8 @@ func TestServerErrorIsGeneric(t *testing.T) {
 	if p.status != http.StatusInternalServerError {
 		t.Errorf("got status %d, want 500", p.status)
 	}
-	if !strings.Contains(p.body, html.EscapeString(templates.InternalMessage)) || strings.Contains(p.body, "argon2id") {
-		t.Errorf("got page %q, want only %q", p.body, templates.InternalMessage)
+	if !strings.Contains(p.body, html.EscapeString(en("error.internal"))) || strings.Contains(p.body, "argon2id") {
+		t.Errorf("got page %q, want only %q", p.body, en("error.internal"))
 	}
 	logs := e.logs.String()
 	for _, want := range []string{"level=ERROR", "user_id=id-carol", "request_id=req-test", "malformed argon2id hash"} {

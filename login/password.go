@@ -11,12 +11,16 @@ import (
 	"time"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // passwordPage is the data of login.html.
 type passwordPage struct {
 	CSRFToken string
-	Username  string
+	// Client names the application the user signs in to; "" when the
+	// login serves no authorization request.
+	Client   string
+	Username string
 	// Error concerns the whole form (throttling); the others sit next to
 	// their field.
 	Error         string
@@ -30,20 +34,24 @@ type passwordPage struct {
 func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	arID := r.URL.Query().Get("auth_request")
-	var hint string
+	var ar storage.AuthRequest
 	if arID != "" {
-		ar, err := h.store.GetAuthRequest(ctx, arID)
+		var err error
+		ar, err = h.store.GetAuthRequest(ctx, arID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			h.pages.Error(w, r, http.StatusBadRequest, msgBadAuthRequest)
+			l := templates.PickLang(r, "")
+			h.pages.Error(w, l, http.StatusBadRequest, l.T("login.bad_auth_request"))
 			return
 		case err != nil:
 			h.serverError(w, r, "get auth request", err, "")
 			return
 		}
-		// OpenID Connect Core 1.0 §3.1.2.1: login_hint may prefill the
-		// identifier.
-		hint = ar.Form.Get("login_hint")
+	}
+	client, err := h.clientName(ctx, ar)
+	if err != nil {
+		h.serverError(w, r, "get client", err, "")
+		return
 	}
 
 	ls, err := h.session(r)
@@ -72,7 +80,11 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, "load login session", err, "")
 		return
 	}
-	h.pages.Render(w, http.StatusOK, "login.html", passwordPage{CSRFToken: ls.CSRFToken, Username: hint})
+	// OpenID Connect Core 1.0 §3.1.2.1: login_hint may prefill the
+	// identifier.
+	h.pages.Render(w, pageLang(r, ar), http.StatusOK, "login.html", passwordPage{
+		CSRFToken: ls.CSRFToken, Client: client, Username: ar.Form.Get("login_hint"),
+	})
 }
 
 // startSession creates a login session in the password state and sets its
@@ -107,27 +119,28 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	ls, ok := h.formSession(w, r, storage.StatePassword)
+	ls, ar, ok := h.formSession(w, r, storage.StatePassword)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	username := strings.TrimSpace(r.PostForm.Get("username"))
-	password := r.PostForm.Get("password")
-	page := passwordPage{CSRFToken: ls.CSRFToken, Username: username}
-	if username == "" {
-		page.UsernameError = "Enter your username."
-	}
-	if password == "" {
-		page.PasswordError = "Enter your password."
-	}
-	if page.UsernameError != "" || page.PasswordError != "" {
-		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
+	l := pageLang(r, ar)
+	client, err := h.clientName(ctx, ar)
+	if err != nil {
+		h.serverError(w, r, "get client", err, "")
 		return
 	}
-	ar, err := h.authRequest(ctx, ls)
-	if err != nil {
-		h.serverError(w, r, "get auth request", err, "")
+	username := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	page := passwordPage{CSRFToken: ls.CSRFToken, Client: client, Username: username}
+	if username == "" {
+		page.UsernameError = l.T("login.enter_username")
+	}
+	if password == "" {
+		page.PasswordError = l.T("login.enter_password")
+	}
+	if page.UsernameError != "" || page.PasswordError != "" {
+		h.pages.Render(w, l, http.StatusUnprocessableEntity, "login.html", page)
 		return
 	}
 	ev := storage.AuditEvent{Event: "login.password", ClientID: ar.ClientID}
@@ -151,8 +164,8 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		// find the key still blocked.
 		secs := max(1, int(math.Ceil(until.Sub(h.now()).Seconds())))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		page.Error = tooManyAttempts(time.Duration(secs) * time.Second)
-		h.pages.Render(w, http.StatusTooManyRequests, "login.html", page)
+		page.Error = tooManyAttempts(l, time.Duration(secs)*time.Second)
+		h.pages.Render(w, l, http.StatusTooManyRequests, "login.html", page)
 		return
 	}
 
@@ -167,8 +180,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		ev.Outcome = "failure"
 		h.record(r, ev)
-		page.PasswordError = msgBadCredentials
-		h.pages.Render(w, http.StatusUnprocessableEntity, "login.html", page)
+		// Wrong usernames, wrong passwords and disabled accounts share one
+		// message, so the page does not tell them apart.
+		page.PasswordError = l.T("login.bad_credentials")
+		h.pages.Render(w, l, http.StatusUnprocessableEntity, "login.html", page)
 		return
 	}
 	h.resetThrottle(w, r, usernameKey(username), u.ID)
@@ -181,8 +196,8 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		// could not get past it: 100 wrong codes already went this way.
 		ev.Outcome = "locked"
 		h.record(r, ev)
-		page.Error = msgAccountLocked
-		h.pages.Render(w, http.StatusForbidden, "login.html", page)
+		page.Error = l.T("login.account_locked")
+		h.pages.Render(w, l, http.StatusForbidden, "login.html", page)
 		return
 	}
 
@@ -195,7 +210,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		ev.Outcome = "success"
 		h.record(r, ev)
 		h.record(r, storage.AuditEvent{Event: "login.device", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID, Detail: dev.ID[:12]})
-		h.proceed(w, r, ls, u)
+		h.proceed(w, r, l, ls, u)
 		return
 	}
 	value, csrf, err := h.newTokens()
@@ -226,20 +241,12 @@ func (h *Handler) reserve(ctx context.Context, key string, b Backoff) (bool, tim
 	return h.store.ReserveAttempt(ctx, key, b.delay, forgetFailures)
 }
 
-// tooManyAttempts tells the user how long to wait.
-func tooManyAttempts(wait time.Duration) string {
+// tooManyAttempts tells the user, in language l, how long to wait.
+func tooManyAttempts(l templates.Lang, wait time.Duration) string {
 	if wait <= time.Minute {
-		return fmt.Sprintf("Too many attempts. Wait %s, then try again.", count(int(wait.Round(time.Second).Seconds()), "second"))
+		return l.T("login.too_many", "wait", l.N("time.seconds", int(wait.Round(time.Second).Seconds())))
 	}
-	return fmt.Sprintf("Too many attempts. Wait %s, then try again.", count(int((wait+time.Minute-1).Minutes()), "minute"))
-}
-
-// count writes n things in English: "1 second", "2 seconds".
-func count(n int, thing string) string {
-	if n == 1 {
-		return "1 " + thing
-	}
-	return fmt.Sprintf("%d %ss", n, thing)
+	return l.T("login.too_many", "wait", l.N("time.minutes", int((wait+time.Minute-1).Minutes())))
 }
 
 // checkPassword reports whether password is right for an enabled user

@@ -60,8 +60,8 @@ func TestLoginUnknownAuthRequest(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	p := b.get("/login?auth_request=nope")
-	if p.status != http.StatusBadRequest || !strings.Contains(p.body, html.EscapeString(msgBadAuthRequest)) {
-		t.Errorf("got %d %q, want 400 with %q", p.status, p.body, msgBadAuthRequest)
+	if p.status != http.StatusBadRequest || !strings.Contains(p.body, html.EscapeString(en("login.bad_auth_request"))) {
+		t.Errorf("got %d %q, want 400 with %q", p.status, p.body, en("login.bad_auth_request"))
 	}
 	if b.cookie != "" {
 		t.Errorf("got a session cookie for an unknown request, want none")
@@ -91,8 +91,8 @@ func TestPasswordFailuresLookAlike(t *testing.T) {
 			if p.status != http.StatusUnprocessableEntity {
 				t.Errorf("got status %d, want 422", p.status)
 			}
-			if got := fieldError(p.body, "password"); got != msgBadCredentials {
-				t.Errorf("got message %q, want %q", got, msgBadCredentials)
+			if got := fieldError(p.body, "password"); got != en("login.bad_credentials") {
+				t.Errorf("got message %q, want %q", got, en("login.bad_credentials"))
 			}
 			if len(p.cookies) != 0 {
 				t.Errorf("got cookies %v, want none", p.cookies)
@@ -154,35 +154,35 @@ func TestPasswordFormRejected(t *testing.T) {
 			b := e.browser()
 			b.get("/login")
 			return b, ""
-		}, http.StatusForbidden, msgBadCSRF},
+		}, http.StatusForbidden, en("login.bad_csrf")},
 		{"csrf token wrong", func(e *env) (*browser, string) {
 			b := e.browser()
 			p := b.get("/login")
 			tok := csrfToken(e.t, p.body)
 			return b, forge(tok)
-		}, http.StatusForbidden, msgBadCSRF},
+		}, http.StatusForbidden, en("login.bad_csrf")},
 		{"csrf token of another session", func(e *env) (*browser, string) {
 			other := csrfToken(e.t, e.browser().get("/login").body)
 			b := e.browser()
 			b.get("/login")
 			return b, other
-		}, http.StatusForbidden, msgBadCSRF},
+		}, http.StatusForbidden, en("login.bad_csrf")},
 		{"no cookie", func(e *env) (*browser, string) {
 			tok := csrfToken(e.t, e.browser().get("/login").body)
 			return e.browser(), tok
-		}, http.StatusBadRequest, msgNoSession},
+		}, http.StatusBadRequest, en("login.no_session")},
 		{"cookie naming no session", func(e *env) (*browser, string) {
 			b := e.browser()
 			tok := csrfToken(e.t, b.get("/login").body)
 			b.cookie = strings.Repeat("A", 43)
 			return b, tok
-		}, http.StatusBadRequest, msgNoSession},
+		}, http.StatusBadRequest, en("login.no_session")},
 		{"session expired", func(e *env) (*browser, string) {
 			b := e.browser()
 			tok := csrfToken(e.t, b.get("/login").body)
 			e.clock.Add(stepLifetime + time.Second)
 			return b, tok
-		}, http.StatusBadRequest, msgNoSession},
+		}, http.StatusBadRequest, en("login.no_session")},
 		{"session past the password step", func(e *env) (*browser, string) {
 			b := e.browser()
 			b.mustPass("alice", "pw-alice-1")
@@ -191,7 +191,7 @@ func TestPasswordFormRejected(t *testing.T) {
 				e.t.Fatal(err)
 			}
 			return b, ls.CSRFToken
-		}, http.StatusForbidden, msgWrongStep},
+		}, http.StatusForbidden, en("login.wrong_step")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -636,8 +636,8 @@ func TestPasswordLockedAccount(t *testing.T) {
 	}{
 		// Only someone who knows the password learns of the lock.
 		{"wrong password", "nope", http.StatusUnprocessableEntity,
-			func(b string) string { return fieldError(b, "password") }, msgBadCredentials, "login.password failure id-alice"},
-		{"right password", "pw-alice-1", http.StatusForbidden, formError, msgAccountLocked, "login.password locked id-alice"},
+			func(b string) string { return fieldError(b, "password") }, en("login.bad_credentials"), "login.password failure id-alice"},
+		{"right password", "pw-alice-1", http.StatusForbidden, formError, en("login.account_locked"), "login.password locked id-alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := e.browser()

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 const (
@@ -86,12 +87,11 @@ func normalRecoveryCode(s string) (string, bool) {
 	return s, true
 }
 
-// showNewRecoveryCodes shows the user's new recovery codes, once, with a
-// download and the way on.
-func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, codes []string) {
-	text := fmt.Sprintf("%s recovery codes for %s\nEach code signs you in once, instead of a code from your authenticator app.\n\n%s\n",
-		h.issuer, u.Username, strings.Join(codes, "\n"))
-	h.pages.Render(w, http.StatusOK, "codes.html", codesPage{
+// showNewRecoveryCodes shows the user's new recovery codes, once, in
+// language l, with a download and the way on.
+func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, l templates.Lang, ls storage.LoginSession, u storage.User, codes []string) {
+	text := l.T("codes.file", "issuer", h.issuer, "user", u.Username) + "\n\n" + strings.Join(codes, "\n") + "\n"
+	h.pages.Render(w, l, http.StatusOK, "codes.html", codesPage{
 		Codes: codes,
 		// Built here from generated codes, all escaped; html/template would
 		// otherwise refuse the data: scheme.
@@ -103,42 +103,49 @@ func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, r *http.Request, l
 // showRecovery serves GET /login/recovery: the recovery-code form, for a
 // login in the TOTP step of a user with a confirmed authenticator.
 func (h *Handler) showRecovery(w http.ResponseWriter, r *http.Request) {
-	ls, u, ok := h.recoverySession(w, r)
+	ls, ar, u, ok := h.recoverySession(w, r)
 	if !ok {
 		return
 	}
-	h.renderRecovery(w, http.StatusOK, ls, u, "")
+	h.renderRecovery(w, pageLang(r, ar), http.StatusOK, ls, u, "")
 }
 
-// recoverySession loads the session of a recovery-code page. A browser in
-// another step goes back to it; a user still enrolling has no codes yet.
-func (h *Handler) recoverySession(w http.ResponseWriter, r *http.Request) (storage.LoginSession, storage.User, bool) {
+// recoverySession loads the session of a recovery-code page, the
+// authorization request it serves and its user. A browser in another step
+// goes back to it; a user still enrolling has no codes yet.
+func (h *Handler) recoverySession(w http.ResponseWriter, r *http.Request) (storage.LoginSession, storage.AuthRequest, storage.User, bool) {
+	var ar storage.AuthRequest
 	ls, err := h.session(r)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		redirect(w, r, "/login")
-		return ls, storage.User{}, false
+		return ls, ar, storage.User{}, false
 	case err != nil:
 		h.serverError(w, r, "load login session", err, "")
-		return ls, storage.User{}, false
+		return ls, ar, storage.User{}, false
 	}
 	if ls.State != storage.StateTOTP {
 		redirect(w, r, loginURL(ls.AuthRequestID))
-		return ls, storage.User{}, false
+		return ls, ar, storage.User{}, false
 	}
+	if ar, err = h.authRequest(r.Context(), ls); err != nil {
+		h.serverError(w, r, "get auth request", err, ls.UserID)
+		return ls, ar, storage.User{}, false
+	}
+	l := pageLang(r, ar)
 	if ls.FailedCodes >= maxSessionCodes {
-		h.sessionSpent(w, r, ls)
-		return ls, storage.User{}, false
+		h.sessionSpent(w, r, l, ls)
+		return ls, ar, storage.User{}, false
 	}
-	u, ok := h.totpUser(w, r, ls)
+	u, ok := h.totpUser(w, r, l, ls)
 	if !ok {
-		return ls, u, false
+		return ls, ar, u, false
 	}
 	if !u.HasTOTP() {
 		redirect(w, r, "/login/totp")
-		return ls, u, false
+		return ls, ar, u, false
 	}
-	return ls, u, true
+	return ls, ar, u, true
 }
 
 // submitRecovery serves POST /login/recovery: a recovery code instead of a
@@ -148,26 +155,22 @@ func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	if _, ok := h.formSession(w, r, storage.StateTOTP); !ok {
+	if _, _, ok := h.formSession(w, r, storage.StateTOTP); !ok {
 		return
 	}
-	ls, u, ok := h.recoverySession(w, r)
+	ls, ar, u, ok := h.recoverySession(w, r)
 	if !ok {
 		return
 	}
+	l := pageLang(r, ar)
 	code, ok := normalRecoveryCode(r.PostForm.Get("code"))
 	if !ok {
-		h.renderRecovery(w, http.StatusUnprocessableEntity, ls, u, msgRecoveryFormat)
+		h.renderRecovery(w, l, http.StatusUnprocessableEntity, ls, u, l.T("recovery.format"))
 		return
 	}
 	ctx := r.Context()
-	ar, err := h.authRequest(ctx, ls)
-	if err != nil {
-		h.serverError(w, r, "get auth request", err, u.ID)
-		return
-	}
 	ev := storage.AuditEvent{Event: "login.recovery_code", UserID: u.ID, ClientID: ar.ClientID}
-	tries, ok := h.countCode(w, r, ls, u, ev)
+	tries, ok := h.countCode(w, r, l, ls, u, ev)
 	if !ok {
 		return
 	}
@@ -176,8 +179,8 @@ func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, storage.ErrNotFound):
 		ev.Outcome = "failure"
 		h.record(r, ev)
-		h.wrongCode(w, r, ls, u, tries, func() {
-			h.renderRecovery(w, http.StatusUnprocessableEntity, ls, u, msgBadRecoveryCode)
+		h.wrongCode(w, r, l, ls, u, tries, func() {
+			h.renderRecovery(w, l, http.StatusUnprocessableEntity, ls, u, l.T("recovery.bad_code"))
 		})
 		return
 	case err != nil:
@@ -190,16 +193,16 @@ func (h *Handler) submitRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	ev.Outcome, ev.Detail = "success", fmt.Sprintf("%d left", left)
 	h.record(r, ev)
-	msg := fmt.Sprintf("You signed in with a recovery code. It cannot be used again. You have %s left.", count(left, "recovery code"))
+	msg := l.N("recovery.used", left)
 	if left <= 3 {
-		msg += " Ask your administrator to reset your authenticator before you run out."
+		msg += " " + l.T("recovery.running_out")
 	}
-	h.pages.Render(w, http.StatusOK, "notice.html", noticePage{
-		Title: "Recovery code used", Message: msg, Next: continueURL(ls), Action: "Continue",
+	h.pages.Render(w, l, http.StatusOK, "notice.html", noticePage{
+		Title: l.T("recovery.used_title"), Message: msg, Next: continueURL(ls), Action: l.T("button.continue"),
 	})
 }
 
-// renderRecovery shows recovery.html with an error, if any.
-func (h *Handler) renderRecovery(w http.ResponseWriter, status int, ls storage.LoginSession, u storage.User, msg string) {
-	h.pages.Render(w, status, "recovery.html", recoveryPage{CSRFToken: ls.CSRFToken, Username: u.Username, Error: msg})
+// renderRecovery shows recovery.html in language l with an error, if any.
+func (h *Handler) renderRecovery(w http.ResponseWriter, l templates.Lang, status int, ls storage.LoginSession, u storage.User, msg string) {
+	h.pages.Render(w, l, status, "recovery.html", recoveryPage{CSRFToken: ls.CSRFToken, Username: u.Username, Error: msg})
 }

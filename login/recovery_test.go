@@ -159,7 +159,10 @@ func TestRecoveryCodeLogin(t *testing.T) {
 			if p.status != http.StatusOK {
 				t.Fatalf("got status %d, want 200; body:\n%s", p.status, p.body)
 			}
-			want := "You have " + count(tc.wantLeft, "recovery code") + " left."
+			want := fmt.Sprintf("You have %d recovery codes left.", tc.wantLeft)
+			if tc.wantLeft == 1 {
+				want = "You have 1 recovery code left."
+			}
 			if !strings.Contains(p.body, want) {
 				t.Errorf("notice lacks %q:\n%s", want, p.body)
 			}
@@ -193,8 +196,8 @@ func TestRecoveryCodeLogin(t *testing.T) {
 			b := e.browser()
 			b.mustPass("alice", "pw-alice-1")
 			p := b.recoveryStep(c)
-			if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != msgBadRecoveryCode {
-				t.Errorf("code %d again: got %d %q, want 422 %q", i, p.status, fieldError(p.body, "code"), msgBadRecoveryCode)
+			if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != en("recovery.bad_code") {
+				t.Errorf("code %d again: got %d %q, want 422 %q", i, p.status, fieldError(p.body, "code"), en("recovery.bad_code"))
 			}
 		}
 	})
@@ -211,13 +214,13 @@ func TestRecoveryCodeRejected(t *testing.T) {
 		wantMsg     string
 		wantCounted bool
 	}{
-		{"empty", "", msgRecoveryFormat, false},
-		{"too short", codes[0][:14], msgRecoveryFormat, false},
-		{"too long", codes[0] + "a", msgRecoveryFormat, false},
-		{"not base32", "abcd-efgh-ijkl-mno1", msgRecoveryFormat, false},
-		{"a TOTP code", codeAt(t, secret, e.clock.Now()), msgRecoveryFormat, false},
-		{"well formed, wrong", "aaaa-bbbb-cccc-dddd", msgBadRecoveryCode, true},
-		{"another user's code", bobCodes[0], msgBadRecoveryCode, true},
+		{"empty", "", en("recovery.format"), false},
+		{"too short", codes[0][:14], en("recovery.format"), false},
+		{"too long", codes[0] + "a", en("recovery.format"), false},
+		{"not base32", "abcd-efgh-ijkl-mno1", en("recovery.format"), false},
+		{"a TOTP code", codeAt(t, secret, e.clock.Now()), en("recovery.format"), false},
+		{"well formed, wrong", "aaaa-bbbb-cccc-dddd", en("recovery.bad_code"), true},
+		{"another user's code", bobCodes[0], en("recovery.bad_code"), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := e.store.UnlockUser(context.Background(), alice.ID); err != nil {
@@ -280,17 +283,17 @@ func TestCodesShareTheSessionLimit(t *testing.T) {
 		wantStatus int
 		wantMsg    string
 	}{
-		{"4th: wrong recovery code", "aaaa-bbbb-cccc-dddd", http.StatusUnprocessableEntity, msgBadRecoveryCode},
-		{"5th: wrong recovery code", "aaaa-bbbb-cccc-eeee", http.StatusTooManyRequests, msgSessionSpent},
-		{"6th: right recovery code", codes[0], http.StatusTooManyRequests, msgSessionSpent},
+		{"4th: wrong recovery code", "aaaa-bbbb-cccc-dddd", http.StatusUnprocessableEntity, en("recovery.bad_code")},
+		{"5th: wrong recovery code", "aaaa-bbbb-cccc-eeee", http.StatusTooManyRequests, en("totp.spent")},
+		{"6th: right recovery code", codes[0], http.StatusTooManyRequests, en("totp.spent")},
 	} {
 		p := b.post("/login/recovery", url.Values{"csrf_token": {b.csrf()}, "code": {tc.code}})
 		if p.status != tc.wantStatus || !strings.Contains(p.body, html.EscapeString(tc.wantMsg)) {
 			t.Errorf("%s: got %d, want %d with %q:\n%s", tc.name, p.status, tc.wantStatus, tc.wantMsg, p.body)
 		}
 	}
-	if p := b.get("/login/recovery"); p.status != http.StatusTooManyRequests || !strings.Contains(p.body, html.EscapeString(msgSessionSpent)) {
-		t.Errorf("GET /login/recovery: got %d, want 429 with %q", p.status, msgSessionSpent)
+	if p := b.get("/login/recovery"); p.status != http.StatusTooManyRequests || !strings.Contains(p.body, html.EscapeString(en("totp.spent"))) {
+		t.Errorf("GET /login/recovery: got %d, want 429 with %q", p.status, en("totp.spent"))
 	}
 	if got := e.codesLeft(alice.ID); got != 10 {
 		t.Errorf("got %d codes left, want 10 (the 6th attempt was not checked)", got)
@@ -392,8 +395,8 @@ func TestRecoveryFormCSRF(t *testing.T) {
 			cookie := b.cookie
 			real := csrfToken(t, b.get("/login/recovery").body)
 			p := b.post("/login/recovery", url.Values{"csrf_token": {tc.token(e, real)}, "code": {codes[0]}})
-			if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(msgBadCSRF)) {
-				t.Errorf("got %d, want 403 with %q", p.status, msgBadCSRF)
+			if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(en("login.bad_csrf"))) {
+				t.Errorf("got %d, want 403 with %q", p.status, en("login.bad_csrf"))
 			}
 			if len(p.cookies) != 0 || b.cookie != cookie {
 				t.Errorf("got cookies %v, want none", p.cookies)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twostep/twostep/templates"
 )
 
 func TestBackoffDelay(t *testing.T) {
@@ -77,17 +79,22 @@ func TestNewRejectsBadThrottle(t *testing.T) {
 
 func TestTooManyAttempts(t *testing.T) {
 	for _, tc := range []struct {
+		lang templates.Lang
 		wait time.Duration
 		want string
 	}{
-		{time.Second, "Too many attempts. Wait 1 second, then try again."},
-		{45 * time.Second, "Too many attempts. Wait 45 seconds, then try again."},
-		{time.Minute, "Too many attempts. Wait 60 seconds, then try again."},
-		{61 * time.Second, "Too many attempts. Wait 2 minutes, then try again."},
-		{15 * time.Minute, "Too many attempts. Wait 15 minutes, then try again."},
+		{templates.English, time.Second, "Too many attempts. Wait 1 second, then try again."},
+		{templates.English, 45 * time.Second, "Too many attempts. Wait 45 seconds, then try again."},
+		{templates.English, time.Minute, "Too many attempts. Wait 60 seconds, then try again."},
+		{templates.English, 61 * time.Second, "Too many attempts. Wait 2 minutes, then try again."},
+		{templates.English, 15 * time.Minute, "Too many attempts. Wait 15 minutes, then try again."},
+		{templates.French, time.Second, "Trop de tentatives. Patientez 1 seconde, puis réessayez."},
+		{templates.French, 61 * time.Second, "Trop de tentatives. Patientez 2 minutes, puis réessayez."},
+		{templates.German, time.Second, "Zu viele Versuche. Warten Sie 1 Sekunde und versuchen Sie es dann erneut."},
+		{templates.German, 15 * time.Minute, "Zu viele Versuche. Warten Sie 15 Minuten und versuchen Sie es dann erneut."},
 	} {
-		if got := tooManyAttempts(tc.wait); got != tc.want {
-			t.Errorf("tooManyAttempts(%v): got %q, want %q", tc.wait, got, tc.want)
+		if got := tooManyAttempts(tc.lang, tc.wait); got != tc.want {
+			t.Errorf("tooManyAttempts(%s, %v): got %q, want %q", tc.lang, tc.wait, got, tc.want)
 		}
 	}
 }

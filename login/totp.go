@@ -19,6 +19,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // The only TOTP profile twostep uses (RFC 6238 with the defaults every
@@ -30,14 +31,17 @@ const (
 	totpAlgorithm  = otp.AlgorithmSHA1
 	totpSecretSize = 20
 	totpSkew       = 1
-	qrSize         = 240 // pixels
+	qrSize         = 288 // pixels, as totp.html shows it
 )
 
 // totpPage is the data of totp.html.
 type totpPage struct {
 	CSRFToken string
-	Username  string
-	Issuer    string
+	// Client names the application the user signs in to; "" when the
+	// login serves no authorization request.
+	Client   string
+	Username string
+	Issuer   string
 	// Enrol is true while the user has no confirmed authenticator; only
 	// then are QR, URI and Secret set.
 	Enrol  bool
@@ -48,9 +52,9 @@ type totpPage struct {
 	// field.
 	Error     string
 	CodeError string
-	// RememberFor is how long "remember this device" lasts, in words
-	// ("30 days"); empty hides the checkbox.
-	RememberFor string
+	// RememberDays is how long "remember this device" lasts, in days; 0
+	// hides the checkbox.
+	RememberDays int
 }
 
 // signedInPage is the data of signedin.html.
@@ -74,11 +78,17 @@ func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, loginURL(ls.AuthRequestID))
 		return
 	}
-	if ls.FailedCodes >= maxSessionCodes {
-		h.sessionSpent(w, r, ls)
+	ar, err := h.authRequest(r.Context(), ls)
+	if err != nil {
+		h.serverError(w, r, "get auth request", err, ls.UserID)
 		return
 	}
-	u, ok := h.totpUser(w, r, ls)
+	l := pageLang(r, ar)
+	if ls.FailedCodes >= maxSessionCodes {
+		h.sessionSpent(w, r, l, ls)
+		return
+	}
+	u, ok := h.totpUser(w, r, l, ls)
 	if !ok {
 		return
 	}
@@ -102,7 +112,7 @@ func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ls.PendingTOTPSecret = key.Secret()
 	}
-	h.renderTOTP(w, r, http.StatusOK, ls, u, totpPage{})
+	h.renderTOTP(w, r, http.StatusOK, ls, ar, u, totpPage{})
 }
 
 // submitTOTP serves POST /login/totp: the second factor, and during
@@ -111,11 +121,12 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
-	ls, ok := h.formSession(w, r, storage.StateTOTP)
+	ls, ar, ok := h.formSession(w, r, storage.StateTOTP)
 	if !ok {
 		return
 	}
-	u, ok := h.totpUser(w, r, ls)
+	l := pageLang(r, ar)
+	u, ok := h.totpUser(w, r, l, ls)
 	if !ok {
 		return
 	}
@@ -132,16 +143,11 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	code := stripSpaces(r.PostForm.Get("code"))
 	if !wellFormedCode(code) {
-		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgCodeFormat})
-		return
-	}
-	ar, err := h.authRequest(ctx, ls)
-	if err != nil {
-		h.serverError(w, r, "get auth request", err, u.ID)
+		h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, ar, u, totpPage{CodeError: l.T("totp.code_format")})
 		return
 	}
 	ev := storage.AuditEvent{Event: "login.totp", UserID: u.ID, ClientID: ar.ClientID}
-	tries, ok := h.countCode(w, r, ls, u, ev)
+	tries, ok := h.countCode(w, r, l, ls, u, ev)
 	if !ok {
 		return
 	}
@@ -173,8 +179,8 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 			// session or locks the account.
 			ev.Outcome = "replayed"
 			h.record(r, ev)
-			h.wrongCode(w, r, ls, u, tries, func() {
-				h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgCodeUsed})
+			h.wrongCode(w, r, l, ls, u, tries, func() {
+				h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, ar, u, totpPage{CodeError: l.T("totp.code_used")})
 			})
 			return
 		case err != nil:
@@ -185,8 +191,8 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		ev.Outcome = "failure"
 		h.record(r, ev)
-		h.wrongCode(w, r, ls, u, tries, func() {
-			h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, u, totpPage{CodeError: msgBadCode})
+		h.wrongCode(w, r, l, ls, u, tries, func() {
+			h.renderTOTP(w, r, http.StatusUnprocessableEntity, ls, ar, u, totpPage{CodeError: l.T("totp.bad_code")})
 		})
 		return
 	}
@@ -200,24 +206,24 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if enrol {
 		h.record(r, storage.AuditEvent{Event: "totp.enrolled", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID})
-		h.showNewRecoveryCodes(w, r, ls, u, codes)
+		h.showNewRecoveryCodes(w, l, ls, u, codes)
 		return
 	}
-	h.proceed(w, r, ls, u)
+	h.proceed(w, r, l, ls, u)
 }
 
 // countCode counts a second-factor attempt, before it is checked, against
 // the login session (maxSessionCodes) and the account (MaxAccountCodes),
 // and returns the account's count. When either is used up it writes the
-// page that says so and returns false.
-func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, ev storage.AuditEvent) (int, bool) {
+// page that says so, in language l, and returns false.
+func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession, u storage.User, ev storage.AuditEvent) (int, bool) {
 	ctx := r.Context()
 	err := h.store.CountSessionCodeFailure(ctx, ls.ID, maxSessionCodes)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		ev.Outcome = "throttled"
 		h.record(r, ev)
-		h.sessionSpent(w, r, ls)
+		h.sessionSpent(w, r, l, ls)
 		return 0, false
 	case err != nil:
 		h.serverError(w, r, "count code", err, u.ID)
@@ -228,7 +234,7 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.L
 	case errors.Is(err, storage.ErrConflict):
 		ev.Outcome = "locked"
 		h.record(r, ev)
-		h.pages.Error(w, r, http.StatusForbidden, msgAccountLocked)
+		h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_locked"))
 		return 0, false
 	case err != nil:
 		h.serverError(w, r, "count code", err, u.ID)
@@ -240,17 +246,17 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, ls storage.L
 // wrongCode answers a wrong code, given the account's count of
 // consecutive wrong codes: the lock when that reached MaxAccountCodes, the
 // end of the login session when it has had its maxSessionCodes attempts,
-// or else retry, which shows the form again.
-func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, u storage.User, tries int, retry func()) {
+// or else retry, which shows the form again. Pages are in language l.
+func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession, u storage.User, tries int, retry func()) {
 	switch {
 	case tries >= MaxAccountCodes:
 		h.record(r, storage.AuditEvent{Event: "account.locked", Outcome: "success", UserID: u.ID,
 			Detail: fmt.Sprintf("%d consecutive wrong codes", tries)})
 		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: account locked after too many wrong codes",
 			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
-		h.pages.Error(w, r, http.StatusForbidden, msgAccountLocked)
+		h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_locked"))
 	case ls.FailedCodes+1 >= maxSessionCodes:
-		h.sessionSpent(w, r, ls)
+		h.sessionSpent(w, r, l, ls)
 	default:
 		retry()
 	}
@@ -260,12 +266,12 @@ func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, ls storage.L
 // attempts and must start again from the password. The session row stays
 // until it expires, refusing every further code, so that a concurrent
 // right code already being checked can still finish.
-func (h *Handler) sessionSpent(w http.ResponseWriter, r *http.Request, ls storage.LoginSession) {
-	h.pages.Render(w, http.StatusTooManyRequests, "notice.html", noticePage{
-		Title:   "Too many wrong codes",
-		Message: msgSessionSpent,
+func (h *Handler) sessionSpent(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession) {
+	h.pages.Render(w, l, http.StatusTooManyRequests, "notice.html", noticePage{
+		Title:   l.T("totp.spent_title"),
+		Message: l.T("totp.spent"),
 		Next:    loginURL(ls.AuthRequestID),
-		Action:  "Sign in again",
+		Action:  l.T("totp.sign_in_again"),
 	})
 }
 
@@ -281,8 +287,8 @@ func stripSpaces(s string) string {
 
 // totpUser loads the user a session in the TOTP state belongs to. A user
 // disabled (or deleted) after the password step is refused here: the
-// session is ended and an error page written.
-func (h *Handler) totpUser(w http.ResponseWriter, r *http.Request, ls storage.LoginSession) (storage.User, bool) {
+// session is ended and an error page written in language l.
+func (h *Handler) totpUser(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession) (storage.User, bool) {
 	u, err := h.store.GetUser(r.Context(), ls.UserID)
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		h.serverError(w, r, "get user", err, ls.UserID)
@@ -298,19 +304,25 @@ func (h *Handler) totpUser(w http.ResponseWriter, r *http.Request, ls storage.Lo
 		return storage.User{}, false
 	}
 	h.clearCookie(w)
-	h.pages.Error(w, r, http.StatusForbidden, msgAccountDisabled)
+	h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_disabled"))
 	return storage.User{}, false
 }
 
-// renderTOTP shows totp.html with page's messages, adding the enrolment
-// QR code, URI and secret only when the user has no confirmed
-// authenticator: a returning user never sees their secret again.
-func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int, ls storage.LoginSession, u storage.User, page totpPage) {
+// renderTOTP shows totp.html, for a login serving ar, with page's
+// messages, adding the enrolment QR code, URI and secret only when the
+// user has no confirmed authenticator: a returning user never sees their
+// secret again.
+func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int, ls storage.LoginSession, ar storage.AuthRequest, u storage.User, page totpPage) {
+	var err error
+	if page.Client, err = h.clientName(r.Context(), ar); err != nil {
+		h.serverError(w, r, "get client", err, u.ID)
+		return
+	}
 	page.CSRFToken = ls.CSRFToken
 	page.Username = u.Username
 	page.Issuer = h.issuer
 	if h.remember > 0 {
-		page.RememberFor = count(int(h.remember.Hours()+23)/24, "day")
+		page.RememberDays = int(h.remember.Hours()+23) / 24
 	}
 	if !u.HasTOTP() {
 		if err := h.addEnrolment(&page, u.Username, ls.PendingTOTPSecret); err != nil {
@@ -318,7 +330,7 @@ func (h *Handler) renderTOTP(w http.ResponseWriter, r *http.Request, status int,
 			return
 		}
 	}
-	h.pages.Render(w, status, "totp.html", page)
+	h.pages.Render(w, pageLang(r, ar), status, "totp.html", page)
 }
 
 // addEnrolment fills the QR code, otpauth:// URI and grouped secret for

@@ -145,8 +145,8 @@ func TestCodeReplay(t *testing.T) {
 			if p.status != http.StatusUnprocessableEntity {
 				t.Errorf("got status %d, want 422", p.status)
 			}
-			if got := fieldError(p.body, "code"); got != msgCodeUsed {
-				t.Errorf("got message %q, want %q", got, msgCodeUsed)
+			if got := fieldError(p.body, "code"); got != en("totp.code_used") {
+				t.Errorf("got message %q, want %q", got, en("totp.code_used"))
 			}
 			if ls, err := b.session(); err != nil || ls.State != storage.StateTOTP {
 				t.Errorf("got session %+v, %v; want it still in state totp", ls, err)
@@ -166,8 +166,8 @@ func TestCodeFormat(t *testing.T) {
 			b := e.browser()
 			b.mustPass("alice", "pw-alice-1")
 			p := b.codeStep(code)
-			if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != msgCodeFormat {
-				t.Errorf("got %d %q, want 422 %q", p.status, fieldError(p.body, "code"), msgCodeFormat)
+			if p.status != http.StatusUnprocessableEntity || fieldError(p.body, "code") != en("totp.code_format") {
+				t.Errorf("got %d %q, want 422 %q", p.status, fieldError(p.body, "code"), en("totp.code_format"))
 			}
 		})
 	}
@@ -256,8 +256,8 @@ func TestTOTPFormCSRF(t *testing.T) {
 			cookie := b.cookie
 			real := csrfToken(t, b.get("/login/totp").body)
 			p := b.post("/login/totp", url.Values{"csrf_token": {tc.token(real)}, "code": {codeAt(t, secret, e.clock.Now())}})
-			if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(msgBadCSRF)) {
-				t.Errorf("got %d, want 403 with %q", p.status, msgBadCSRF)
+			if p.status != http.StatusForbidden || !strings.Contains(p.body, html.EscapeString(en("login.bad_csrf"))) {
+				t.Errorf("got %d, want 403 with %q", p.status, en("login.bad_csrf"))
 			}
 			if ls, err := b.session(); err != nil || ls.State != storage.StateTOTP || b.cookie != cookie {
 				t.Errorf("got session %+v, %v; want it unchanged in state totp", ls, err)
@@ -323,8 +323,8 @@ func TestDisabledUserRefusedAtTOTP(t *testing.T) {
 					t.Errorf("GET: got %d to %q, want %d to %q", get.status, get.location(), tc.wantGet, tc.wantLocation)
 				}
 				for _, p := range []page{post, get} {
-					if p.status == http.StatusForbidden && !strings.Contains(p.body, msgAccountDisabled) {
-						t.Errorf("page lacks %q", msgAccountDisabled)
+					if p.status == http.StatusForbidden && !strings.Contains(p.body, en("login.account_disabled")) {
+						t.Errorf("page lacks %q", en("login.account_disabled"))
 					}
 				}
 				for i, br := range []*browser{b, b2} {
@@ -470,7 +470,7 @@ type enrolment struct {
 var (
 	qrRE     = regexp.MustCompile(`<img class="qr" src="data:image/png;base64,([^"]+)"[^>]* alt="([^"]+)"`)
 	uriRE    = regexp.MustCompile(`<a href="(otpauth://[^"]+)"`)
-	secretRE = regexp.MustCompile(`<p class="secret" id="secret">([^<]+)</p>`)
+	secretRE = regexp.MustCompile(`<code class="secret" id="secret">([^<]+)</code>`)
 	groupRE  = regexp.MustCompile(`^[A-Z2-7]{4}( [A-Z2-7]{4})*$`)
 )
 
@@ -499,10 +499,15 @@ func TestSecondLoginShowsOnlyCodeField(t *testing.T) {
 	}
 	for _, want := range []string{
 		`<label for="code">`, `name="code"`, `autocomplete="one-time-code"`, `inputmode="numeric"`,
-		`pattern="[0-9]*"`, `maxlength="6"`,
 	} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("code page lacks %s", want)
+		}
+	}
+	// "123 456" must reach the server, which ignores the space.
+	for _, banned := range []string{`pattern=`, `maxlength="6"`} {
+		if strings.Contains(p.body, banned) {
+			t.Errorf("code page has %s, which refuses a code typed with a space", banned)
 		}
 	}
 	// A wrong code re-renders the page without the secret too.

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // authRequestLifetime bounds how long a user may take over the login and
@@ -33,8 +34,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if id := r.URL.Query().Get("auth_request"); id != "" && r.Method == http.MethodGet {
 		ar, err := p.store.GetAuthRequest(ctx, id)
 		if errors.Is(err, storage.ErrNotFound) {
-			p.pages.Error(w, r, http.StatusBadRequest,
-				"This sign-in request has expired or was already completed. Go back to the application and sign in again.")
+			l := templates.PickLang(r, "")
+			p.pages.Error(w, l, http.StatusBadRequest, l.T("request.expired"))
 			return
 		}
 		if err != nil {
@@ -125,8 +126,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	// The kept request is used once: a replayed ?auth_request= finds nothing.
 	if pending != nil {
 		if err := p.store.DeleteAuthRequest(ctx, pending.ID); errors.Is(err, storage.ErrNotFound) {
-			p.pages.Error(w, r, http.StatusBadRequest,
-				"This sign-in request was already completed. Go back to the application and sign in again.")
+			l := templates.PickLang(r, form.Get("ui_locales"))
+			p.pages.Error(w, l, http.StatusBadRequest, l.T("request.completed"))
 			return
 		} else if err != nil {
 			p.serverError(w, r, "consume auth request", err)
@@ -259,7 +260,9 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, areq f
 		if rfc.CodeField >= 500 {
 			status = rfc.CodeField
 		}
-		p.pages.Error(w, r, status, "The application sent an invalid sign-in request: "+rfc.GetDescription())
+		// The request's form, parsed by fosite, may say which language.
+		l := templates.PickLang(r, r.Form.Get("ui_locales"))
+		p.pages.Error(w, l, status, l.T("request.invalid", "detail", rfc.GetDescription()))
 		return
 	}
 	if rfc.CodeField >= 500 {

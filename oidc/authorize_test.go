@@ -100,6 +100,32 @@ func TestAuthorizeUnverifiedClientGetsPage(t *testing.T) {
 	}
 }
 
+// TestAuthorizeErrorPageLanguage: the page for an invalid request is in
+// the language its ui_locales asks for, else the browser's, else English.
+func TestAuthorizeErrorPageLanguage(t *testing.T) {
+	e := newEnv(t)
+	e.addApp(true)
+	bad := newAuthRequest(t, appID).with("redirect_uri", "https://evil.example/cb")
+	for _, tc := range []struct {
+		name, accept, want string
+		ar                 authRequest
+	}{
+		{"ui_locales beats Accept-Language", "fr", `<html lang="de">`, bad.with("ui_locales", "es de-AT fr")},
+		{"Accept-Language", "fr-FR, en;q=0.5", `<html lang="fr">`, bad},
+		{"English", "", `<html lang="en">`, bad.with("ui_locales", "ja")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, tc.ar.url(), nil)
+			r.Header.Set("Accept-Language", tc.accept)
+			rec := e.serve(r)
+			wantErrorPage(t, rec, http.StatusBadRequest)
+			if !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("page lacks %s:\n%s", tc.want, rec.Body)
+			}
+		})
+	}
+}
+
 // TestAuthorizeErrorRedirects: errors about a request from a verified
 // client and redirect_uri go back to the client with the state, and no
 // code or token, even though the user is signed in and consent is skipped.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // discoveryDocument builds the OpenID Provider Metadata (OpenID Connect
@@ -36,6 +37,7 @@ func discoveryDocument(issuer string) ([]byte, error) {
 		},
 		"acr_values_supported":            []string{storage.ACRTOTP, storage.ACRRecoveryCode, storage.ACRRememberedDevice},
 		"prompt_values_supported":         []string{"none", "login", "consent"},
+		"ui_locales_supported":            templates.Langs(),
 		"claims_parameter_supported":      false,
 		"request_parameter_supported":     false,
 		"request_uri_parameter_supported": false,

@@ -106,6 +106,9 @@ func TestDiscovery(t *testing.T) {
 			if got := list("claims_supported"); !slices.Contains(got, "acr") || !slices.Contains(got, "amr") {
 				t.Errorf("claims_supported: got %v, want acr and amr among them", got)
 			}
+			if got := list("ui_locales_supported"); !slices.Equal(got, []string{"en", "fr", "de"}) {
+				t.Errorf("ui_locales_supported: got %v, want [en fr de]", got)
+			}
 		})
 	}
 }

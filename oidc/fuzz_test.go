@@ -66,7 +66,7 @@ func newFuzzEnv(f *testing.F) *fuzzEnv {
 	ctx := context.Background()
 	clock := newFakeClock()
 	store := storagetest.New(f, storagetest.SQLiteDSN(f), clock.Now)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		f.Fatalf("parse templates: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // logoutPage is the data of logout.html: the form fields the confirmation
@@ -29,20 +30,24 @@ func (p *Provider) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if err := r.ParseForm(); err != nil {
-			p.pages.Error(w, r, http.StatusBadRequest, "The sign-out request could not be read.")
+			l := templates.PickLang(r, "")
+			p.pages.Error(w, l, http.StatusBadRequest, l.T("logout.unreadable"))
 			return
 		}
 		form := r.Form
+		// RP-Initiated Logout 1.0 §2: ui_locales as in an authorization
+		// request.
+		l := templates.PickLang(r, form.Get("ui_locales"))
 		clientID, hintSubject := form.Get("client_id"), ""
 		hinted := false
 		if hint := form.Get("id_token_hint"); hint != "" {
 			aud, sub, err := p.hintClaims(r, hint)
 			if err != nil {
-				p.pages.Error(w, r, http.StatusBadRequest, "The sign-out request carries an invalid id_token_hint.")
+				p.pages.Error(w, l, http.StatusBadRequest, l.T("logout.bad_hint"))
 				return
 			}
 			if clientID != "" && clientID != aud {
-				p.pages.Error(w, r, http.StatusBadRequest, "The sign-out request's client_id does not match its id_token_hint.")
+				p.pages.Error(w, l, http.StatusBadRequest, l.T("logout.client_mismatch"))
 				return
 			}
 			clientID, hintSubject, hinted = aud, sub, true
@@ -50,7 +55,7 @@ func (p *Provider) Logout() http.Handler {
 		redirect := form.Get("post_logout_redirect_uri")
 		if redirect != "" {
 			if clientID == "" {
-				p.pages.Error(w, r, http.StatusBadRequest, "A post_logout_redirect_uri needs an id_token_hint or client_id.")
+				p.pages.Error(w, l, http.StatusBadRequest, l.T("logout.needs_client"))
 				return
 			}
 			client, err := p.store.Client(ctx, clientID)
@@ -59,7 +64,7 @@ func (p *Provider) Logout() http.Handler {
 				return
 			}
 			if err != nil || !has(client.PostLogoutRedirectURIs, redirect) {
-				p.pages.Error(w, r, http.StatusBadRequest, "The post_logout_redirect_uri is not registered for this application.")
+				p.pages.Error(w, l, http.StatusBadRequest, l.T("logout.unregistered"))
 				return
 			}
 		}
@@ -77,7 +82,7 @@ func (p *Provider) Logout() http.Handler {
 			// The confirmation. With nobody signed in there is nothing to
 			// protect, only a half-done login (if any) to clear.
 			if signedIn && subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf_token")), []byte(login.CSRFToken)) != 1 {
-				p.pages.Error(w, r, http.StatusForbidden, "This sign-out form has expired. Reload the page and sign out again.")
+				p.pages.Error(w, l, http.StatusForbidden, l.T("logout.expired"))
 				return
 			}
 		default:
@@ -89,7 +94,7 @@ func (p *Provider) Logout() http.Handler {
 			if signedIn {
 				fields.Set("csrf_token", login.CSRFToken)
 			}
-			p.pages.Render(w, http.StatusOK, "logout.html", logoutPage{Form: fields})
+			p.pages.Render(w, l, http.StatusOK, "logout.html", logoutPage{Form: fields})
 			return
 		}
 
@@ -103,7 +108,7 @@ func (p *Provider) Logout() http.Handler {
 		}
 		p.record(r, ev)
 		if redirect == "" {
-			p.pages.Render(w, http.StatusOK, "signedout.html", nil)
+			p.pages.Render(w, l, http.StatusOK, "signedout.html", nil)
 			return
 		}
 		u, _ := url.Parse(redirect) // registered URIs parse; checked at registration

@@ -186,6 +186,29 @@ func TestLogout(t *testing.T) {
 	}
 }
 
+// TestLogoutLanguage: the confirmation follows ui_locales (RP-Initiated
+// Logout 1.0 §2) and carries it to the signed-out page.
+func TestLogoutLanguage(t *testing.T) {
+	e := newEnv(t)
+	u := e.addUser("alice")
+	e.sessions.signIn(u.ID, e.clock.Now())
+	r := httptest.NewRequest(http.MethodGet, "/oauth2/logout?ui_locales=fr", nil)
+	r.Header.Set("Accept-Language", "de")
+	rec := e.serve(r)
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK || !strings.Contains(body, `<html lang="fr">`) || !strings.Contains(body, `name="ui_locales" value="fr"`) {
+		t.Fatalf("got %d, want the French confirmation carrying ui_locales:\n%s", rec.Code, body)
+	}
+	form := url.Values{"ui_locales": {"fr"}, "csrf_token": {csrfTokenOf(u.ID)}}
+	r = httptest.NewRequest(http.MethodPost, "/oauth2/logout", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Accept-Language", "de")
+	rec = e.serve(r)
+	if body := rec.Body.String(); rec.Code != http.StatusOK || !strings.Contains(body, "Vous êtes déconnecté") {
+		t.Errorf("got %d, want the French signed-out page:\n%s", rec.Code, body)
+	}
+}
+
 // TestLogoutStoreUnavailable: a database outage is a 503, not "the
 // redirect is not registered".
 func TestLogoutStoreUnavailable(t *testing.T) {

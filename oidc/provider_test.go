@@ -175,7 +175,7 @@ func testConfig(store *storage.Store, clock *storagetest.Clock, sessions Session
 
 func parsePages(t *testing.T) *templates.Pages {
 	t.Helper()
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatalf("parse templates: %v", err)
 	}

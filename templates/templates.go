@@ -6,34 +6,72 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"strings"
 )
 
 //go:embed *.html
 var files embed.FS
 
-// ContentSecurityPolicy forbids scripts and framing; images may be inline
-// data (the enrolment QR code) and styles come from the page's <style>.
-// There is no form-action directive: browsers apply it to the redirect
-// chain after a form post, which ends at the client's redirect_uri.
-const ContentSecurityPolicy = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+// ContentSecurityPolicy forbids scripts and framing; images come from
+// twostep itself (the logo) or inline data (the enrolment QR code), styles
+// only from its stylesheet. There is no form-action directive: browsers
+// apply it to the redirect chain after a form post, which ends at the
+// client's redirect_uri.
+const ContentSecurityPolicy = "default-src 'none'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-// Pages is the parsed set of pages.
-type Pages struct {
-	t *template.Template
+// defaultBrandName is the name the pages show when Brand.Name is empty.
+const defaultBrandName = "twostep"
+
+// Brand is how the pages present the service that runs twostep.
+type Brand struct {
+	// Name is shown in every page's title, and in its header when there
+	// is no logo; "twostep" when empty.
+	Name string
+	// Logo, if set, is shown at the top of every page.
+	Logo Logo
 }
 
-// Parse parses the embedded pages. Each page defines a template named after
-// its file ("login.html") that calls {{template "layout" .}}-style blocks
-// from layout.html.
-func Parse() (*Pages, error) {
-	t, err := template.New("").Funcs(template.FuncMap{
-		"join": strings.Join,
-	}).ParseFS(files, "*.html")
-	if err != nil {
-		return nil, fmt.Errorf("parse templates: %w", err)
+// Pages is the parsed set of pages, in every language, for one Brand.
+type Pages struct {
+	sets map[Lang]*template.Template
+	// stylesheet and logo are served by Routes.
+	stylesheet asset
+	logo       asset
+}
+
+// Parse parses the embedded pages for brand. Each page defines a template
+// named after its file ("login.html") that calls the "header" and "footer"
+// templates of layout.html. Besides the page's data, templates have:
+//
+//	t KEY [NAME VALUE]...  the message KEY in the page's language (Lang.T)
+//	tn KEY N [NAME VALUE]...  the counted message KEY (Lang.N)
+//	lang                   the page's language
+//	brand                  the brand's name
+//	stylesheet, logo       the URLs of the stylesheet and the logo ("" if none)
+func Parse(brand Brand) (*Pages, error) {
+	name := brand.Name
+	if name == "" {
+		name = defaultBrandName
 	}
-	return &Pages{t: t}, nil
+	p := &Pages{
+		sets:       map[Lang]*template.Template{},
+		stylesheet: newAsset(stylesheetPath, "text/css; charset=utf-8", stylesheet),
+		logo:       newAsset(logoPath, brand.Logo.contentType, brand.Logo.data),
+	}
+	for _, l := range Langs() {
+		t, err := template.New("").Funcs(template.FuncMap{
+			"t":          l.T,
+			"tn":         l.N,
+			"lang":       func() Lang { return l },
+			"brand":      func() string { return name },
+			"stylesheet": func() string { return p.stylesheet.url },
+			"logo":       func() string { return p.logo.url },
+		}).ParseFS(files, "*.html")
+		if err != nil {
+			return nil, fmt.Errorf("parse templates: %w", err)
+		}
+		p.sets[l] = t
+	}
+	return p, nil
 }
 
 // SetHeaders sets the security headers every twostep response that a
@@ -47,12 +85,16 @@ func SetHeaders(h http.Header) {
 	h.Set("Pragma", "no-cache")
 }
 
-// Render writes the page `name` with status and data. The page is rendered
-// into a buffer first, so a template error yields a plain 500, not half a
-// page.
-func (p *Pages) Render(w http.ResponseWriter, status int, name string, data any) {
+// Render writes the page `name` in language l with status and data. The
+// page is rendered into a buffer first, so a template error yields a plain
+// 500, not half a page.
+func (p *Pages) Render(w http.ResponseWriter, l Lang, status int, name string, data any) {
+	t, ok := p.sets[l]
+	if !ok {
+		t = p.sets[English]
+	}
 	var buf bytes.Buffer
-	if err := p.t.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		SetHeaders(w.Header())
 		http.Error(w, "internal error rendering page", http.StatusInternalServerError)
 		return
@@ -71,30 +113,36 @@ type ErrorPage struct {
 	RequestID string
 }
 
-// Error renders the generic error page with a plain message; details
-// belong in the log, not on the page.
-func (p *Pages) Error(w http.ResponseWriter, r *http.Request, status int, message string) {
-	p.Render(w, status, "error.html", ErrorPage{
-		Title:     http.StatusText(status),
+// Error renders the generic error page in language l with a plain
+// message, already in l; details belong in the log, not on the page.
+func (p *Pages) Error(w http.ResponseWriter, l Lang, status int, message string) {
+	title := l.T("error.title.bad_request")
+	switch {
+	case status == http.StatusForbidden:
+		title = l.T("error.title.forbidden")
+	case status == http.StatusServiceUnavailable:
+		title = l.T("error.title.unavailable")
+	case status >= 500:
+		title = l.T("error.title.internal")
+	}
+	p.Render(w, l, status, "error.html", ErrorPage{
+		Title:     title,
 		Message:   message,
 		RequestID: w.Header().Get("X-Request-Id"),
 	})
 }
 
-// The messages of the failure pages.
-const (
-	UnavailableMessage = "The service is temporarily unavailable. Please try again in a moment."
-	InternalMessage    = "Something went wrong on our side. Please try again."
-)
-
 // Failure renders the page for a request twostep could not serve: 503
-// (with Retry-After) when its database is unreachable, 500 otherwise. The
-// detail belongs in the caller's log, never on the page.
+// (with Retry-After) when its database is unreachable, 500 otherwise, in
+// the language r's browser prefers (the authorization request, if any, may
+// be out of reach). The detail belongs in the caller's log, never on the
+// page.
 func (p *Pages) Failure(w http.ResponseWriter, r *http.Request, unavailable bool) {
+	l := PickLang(r, "")
 	if unavailable {
 		w.Header().Set("Retry-After", "5")
-		p.Error(w, r, http.StatusServiceUnavailable, UnavailableMessage)
+		p.Error(w, l, http.StatusServiceUnavailable, l.T("error.unavailable"))
 		return
 	}
-	p.Error(w, r, http.StatusInternalServerError, InternalMessage)
+	p.Error(w, l, http.StatusInternalServerError, l.T("error.internal"))
 }

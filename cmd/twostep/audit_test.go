@@ -74,7 +74,7 @@ func logLines(t *testing.T, log string, msg string) []map[string]any {
 func TestAuditRecorder(t *testing.T) {
 	in := cliInstance(t)
 	store := openTestStore(t, in)
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestAuditRecorder(t *testing.T) {
 // TestHSTS: an https issuer's every response asks for https; an http one's
 // does not.
 func TestHSTS(t *testing.T) {
-	pages, err := templates.Parse()
+	pages, err := templates.Parse(templates.Brand{})
 	if err != nil {
 		t.Fatal(err)
 	}

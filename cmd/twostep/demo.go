@@ -122,7 +122,7 @@ const demoCookie = "twostep_demo_rp"
 func (d *demoRP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/demo/":
-		d.pages.Render(w, http.StatusOK, "demo.html", demoPage{})
+		d.pages.Render(w, templates.PickLang(r, ""), http.StatusOK, "demo.html", demoPage{})
 	case "/demo/login":
 		d.login(w, r)
 	case "/demo/callback":
@@ -155,13 +155,13 @@ func (d *demoRP) discover(ctx context.Context) (*gooidc.Provider, *oauth2.Config
 func (d *demoRP) login(w http.ResponseWriter, r *http.Request) {
 	_, cfg, err := d.discover(r.Context())
 	if err != nil {
-		d.fail(w, "discovery failed: "+err.Error())
+		d.fail(w, r, "discovery failed: "+err.Error())
 		return
 	}
 	state, err1 := randomString(16)
 	nonce, err2 := randomString(16)
 	if err1 != nil || err2 != nil {
-		d.fail(w, "no randomness")
+		d.fail(w, r, "no randomness")
 		return
 	}
 	verifier := oauth2.GenerateVerifier()
@@ -176,7 +176,7 @@ func (d *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	if e := q.Get("error"); e != "" {
-		d.fail(w, "the provider answered "+e+": "+q.Get("error_description"))
+		d.fail(w, r, "the provider answered "+e+": "+q.Get("error_description"))
 		return
 	}
 	c, err := r.Cookie(demoCookie)
@@ -185,28 +185,28 @@ func (d *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 		parts = strings.Split(c.Value, ".")
 	}
 	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
-		d.fail(w, "state mismatch: start again from /demo/")
+		d.fail(w, r, "state mismatch: start again from /demo/")
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: demoCookie, Path: "/demo/", MaxAge: -1})
 	provider, cfg, err := d.discover(ctx)
 	if err != nil {
-		d.fail(w, "discovery failed: "+err.Error())
+		d.fail(w, r, "discovery failed: "+err.Error())
 		return
 	}
 	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(parts[2]))
 	if err != nil {
-		d.fail(w, "code exchange failed: "+err.Error())
+		d.fail(w, r, "code exchange failed: "+err.Error())
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idToken, err := provider.Verifier(&gooidc.Config{ClientID: demoClient}).Verify(ctx, raw)
 	if err != nil {
-		d.fail(w, "ID token did not verify: "+err.Error())
+		d.fail(w, r, "ID token did not verify: "+err.Error())
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(parts[1])) != 1 {
-		d.fail(w, "nonce mismatch")
+		d.fail(w, r, "nonce mismatch")
 		return
 	}
 	var claims map[string]any
@@ -219,12 +219,14 @@ func (d *demoRP) callback(w http.ResponseWriter, r *http.Request) {
 	logout := d.issuer + "/oauth2/logout?" + url.Values{
 		"id_token_hint": {raw}, "post_logout_redirect_uri": {d.issuer + "/demo/"},
 	}.Encode()
-	d.pages.Render(w, http.StatusOK, "demo.html", demoPage{Claims: pretty(claims), UserInfo: pretty(infoClaims), Logout: logout})
+	d.pages.Render(w, templates.PickLang(r, ""), http.StatusOK, "demo.html", demoPage{Claims: pretty(claims), UserInfo: pretty(infoClaims), Logout: logout})
 }
 
-func (d *demoRP) fail(w http.ResponseWriter, msg string) {
+// fail shows what went wrong: msg, a developer's detail, follows a line in
+// the browser's language.
+func (d *demoRP) fail(w http.ResponseWriter, r *http.Request, msg string) {
 	d.log.Warn("demo relying party", "err", msg)
-	d.pages.Render(w, http.StatusBadRequest, "demo.html", demoPage{Error: msg})
+	d.pages.Render(w, templates.PickLang(r, ""), http.StatusBadRequest, "demo.html", demoPage{Error: msg})
 }
 
 func pretty(v any) string {

@@ -70,9 +70,19 @@ func TestParseTrustedProxiesErrors(t *testing.T) {
 	}
 }
 
-// TestServeFlagErrors: a bad throttle, proxy or device flag stops serve
-// with one clear line before it opens anything.
+// TestServeFlagErrors: a bad throttle, proxy, device or logo flag stops
+// serve with one clear line before it opens anything.
 func TestServeFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	gif := filepath.Join(dir, "logo.gif")
+	big := filepath.Join(dir, "big.svg")
+	if err := os.WriteFile(gif, []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, []byte("<svg>"+strings.Repeat(" ", 300<<10)+"</svg>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.png")
 	tests := []struct {
 		name    string
 		args    []string
@@ -85,6 +95,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{"no lock", []string{"--login-lock-for", "0s"}, "--login-lock-for 0s"},
 		{"bad proxy", []string{"--trusted-proxies", "10.0.0.0/8,nonsense"}, `--trusted-proxies: "nonsense"`},
 		{"negative remember", []string{"--remember-device", "-1h"}, "--remember-device must not be negative"},
+		{"logo not an image", []string{"--brand-logo", gif}, "--brand-logo " + gif + ": the logo is not a PNG, JPEG or SVG image"},
+		{"logo too large", []string{"--brand-logo", big}, "--brand-logo " + big + ": the logo is larger than 256 KiB"},
+		{"no logo file", []string{"--brand-logo", missing}, "--brand-logo " + missing + ": open " + missing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 )
 
 // routes is twostep's whole HTTP surface.
-func routes(mux *http.ServeMux, p *oidc.Provider, lh *login.Handler, ch *consent.Handler, store *storage.Store, m *metrics) {
+func routes(mux *http.ServeMux, p *oidc.Provider, lh *login.Handler, ch *consent.Handler, pages *templates.Pages, store *storage.Store, m *metrics) {
 	mux.Handle("GET /.well-known/openid-configuration", p.Discovery())
 	mux.Handle("GET /.well-known/jwks.json", p.JWKS())
 	mux.Handle("GET /oauth2/auth", p.Authorize())
@@ -28,8 +28,9 @@ func routes(mux *http.ServeMux, p *oidc.Provider, lh *login.Handler, ch *consent
 	mux.Handle("POST /oauth2/introspect", p.Introspect())
 	mux.Handle("GET /oauth2/logout", p.Logout())
 	mux.Handle("POST /oauth2/logout", p.Logout())
-	lh.Routes(mux) // GET, POST /login and /login/totp
-	ch.Routes(mux) // GET, POST /consent
+	lh.Routes(mux)    // GET, POST /login and /login/totp
+	ch.Routes(mux)    // GET, POST /consent
+	pages.Routes(mux) // GET /static/twostep.css and, with a brand logo, /static/logo
 	mux.Handle("GET /healthz", healthz())
 	mux.Handle("GET /readyz", readyz(store))
 	mux.Handle("GET /metrics", m.Handler())

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ type serveFlags struct {
 	addr            string
 	issuer          string
 	totpIssuer      string
+	brandName       string
+	brandLogo       string
 	logFormat       string
 	sessionLifetime time.Duration
 	maxOpenConns    int
@@ -57,6 +60,9 @@ func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 	fs.StringVar(&f.addr, "addr", envOr(e, "TWOSTEP_ADDR", "127.0.0.1:8080"), "listen address (env TWOSTEP_ADDR)")
 	fs.StringVar(&f.issuer, "issuer", envOr(e, "TWOSTEP_ISSUER", "http://localhost:8080"), "issuer URL, as clients reach it (env TWOSTEP_ISSUER)")
 	fs.StringVar(&f.totpIssuer, "totp-issuer", envOr(e, "TWOSTEP_TOTP_ISSUER", "twostep"), "name shown in authenticator apps")
+	fs.StringVar(&f.brandName, "brand-name", envOr(e, "TWOSTEP_BRAND_NAME", "twostep"), "name shown in the pages' titles and header (env TWOSTEP_BRAND_NAME)")
+	fs.StringVar(&f.brandLogo, "brand-logo", e.getenv("TWOSTEP_BRAND_LOGO"),
+		"PNG, JPEG or SVG file of at most 256 KiB shown at the top of every page (env TWOSTEP_BRAND_LOGO)")
 	fs.StringVar(&f.logFormat, "log-format", envOr(e, "TWOSTEP_LOG_FORMAT", "text"), "log format: text or json")
 	fs.DurationVar(&f.sessionLifetime, "session-lifetime", 12*time.Hour, "how long a completed login lasts")
 	fs.IntVar(&f.maxOpenConns, "db-max-open-conns", 0, "maximum open database connections (0: 4 on SQLite, 20 on PostgreSQL)")
@@ -156,6 +162,8 @@ type settings struct {
 	account, ip login.Backoff
 	proxies     trustedProxies
 	remember    time.Duration
+	// pages are the templates with the brand the flags describe.
+	pages *templates.Pages
 }
 
 // check validates the flags that parsing alone cannot, before anything is
@@ -176,7 +184,30 @@ func (f *serveFlags) check() (settings, error) {
 		return s, fmt.Errorf("--remember-device must not be negative, got %s", f.rememberDevice)
 	}
 	s.remember = f.rememberDevice
+	brand := templates.Brand{Name: f.brandName}
+	if f.brandLogo != "" {
+		if brand.Logo, err = readLogo(f.brandLogo); err != nil {
+			return s, fmt.Errorf("--brand-logo %s: %w", f.brandLogo, err)
+		}
+	}
+	if s.pages, err = templates.Parse(brand); err != nil {
+		return s, err
+	}
 	return s, nil
+}
+
+// readLogo reads a logo file, no more of it than could be accepted.
+func readLogo(path string) (templates.Logo, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return templates.Logo{}, err
+	}
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, templates.MaxLogoSize+1))
+	if err != nil {
+		return templates.Logo{}, err
+	}
+	return templates.NewLogo(data)
 }
 
 // newServer opens the database, migrates it, builds the handlers and
@@ -202,10 +233,7 @@ func newServer(ctx context.Context, e env, f serveFlags, logger *slog.Logger) (*
 }
 
 func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.Logger, store *storage.Store, k keyRing) (*server, error) {
-	pages, err := templates.Parse()
-	if err != nil {
-		return nil, err
-	}
+	pages := set.pages
 	m := newMetrics(store)
 	audit := &auditor{store: store, log: logger, metrics: m, now: time.Now}
 	https := set.issuer.Scheme == "https"
@@ -226,7 +254,7 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 	}
 	ch := consent.New(store, pages, logger, lh, audit.record)
 	mux := http.NewServeMux()
-	routes(mux, provider, lh, ch, store, m)
+	routes(mux, provider, lh, ch, pages, store, m)
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
