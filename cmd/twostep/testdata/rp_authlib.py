@@ -5,22 +5,17 @@ It uses only Authlib, requests and the standard library, as an application
 that knows nothing of twostep would: OpenID discovery, the authorization code
 flow with PKCE S256 and a nonce, client_secret_basic at the token endpoint,
 ID token validation with the JWKS, userinfo, and refresh token rotation.
-It fills the login pages the way a password manager does: by the inputs'
-autocomplete attributes, never by their names.
+It signs in through twostep's pages with twostep_signin.py, the way a
+person with a password manager does: by the inputs' autocomplete attributes,
+never by their names.
 
 Settings come from the environment: ISSUER, CLIENT_ID, CLIENT_SECRET,
 REDIRECT_URI, USERNAME, PASSWORD. It exits non-zero with a message on the
 first failure. On Debian: apt-get install python3-authlib python3-requests.
 """
 
-import base64
-import hashlib
-import hmac
-import html.parser
 import os
 import secrets
-import struct
-import sys
 import time
 import urllib.parse
 
@@ -34,133 +29,9 @@ from authlib.jose import JsonWebKey, JsonWebToken  # noqa: E402
 from authlib.oidc.core import CodeIDToken  # noqa: E402
 from authlib.oidc.discovery import OpenIDProviderMetadata  # noqa: E402
 
+from twostep_signin import TIMEOUT, Browser, Failure, check, env, fresh_step, run, sign_in, totp  # noqa: E402
+
 SCOPE = "openid profile email groups offline_access"
-STEP = 30
-TIMEOUT = 15
-
-
-class Failure(Exception):
-    """One failed check; main prints it and exits 1."""
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def env(name):
-    value = os.environ.get(name, "")
-    check(value != "", "environment variable %s is not set" % name)
-    return value
-
-
-# --- HTML ---------------------------------------------------------------
-
-class Page(html.parser.HTMLParser):
-    """The forms, links and images of one HTML page."""
-
-    def __init__(self, url, status, body):
-        super().__init__(convert_charrefs=True)
-        self.url, self.status, self.body = url, status, body
-        self.forms = []  # dicts: action, method, inputs (attr dicts), buttons
-        self.links = []
-        self.images = []
-        self._form = None
-        self.feed(body)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        a = {k: (v if v is not None else "") for k, v in attrs}
-        if tag == "form":
-            self._form = {"action": a.get("action", ""), "method": a.get("method", "get").lower(),
-                          "inputs": [], "buttons": []}
-            self.forms.append(self._form)
-        elif tag == "input" and self._form is not None:
-            self._form["inputs"].append(a)
-        elif tag == "button" and self._form is not None:
-            self._form["buttons"].append(a)
-        elif tag == "a" and "href" in a:
-            self.links.append(a["href"])
-        elif tag == "img" and "src" in a:
-            self.images.append(a["src"])
-
-    def handle_endtag(self, tag):
-        if tag == "form":
-            self._form = None
-
-    def describe(self):
-        return "%d %s" % (self.status, self.url)
-
-
-def form_with_autocomplete(label, page, *tokens):
-    """Returns the form whose inputs carry every autocomplete token, and a
-    dict token -> input."""
-    for form in page.forms:
-        by_token = {}
-        for inp in form["inputs"]:
-            for tok in inp.get("autocomplete", "").split():
-                by_token.setdefault(tok, inp)
-        if all(t in by_token for t in tokens):
-            return form, by_token
-    raise Failure("%s: got %s, want a form with inputs autocomplete=%s; page:\n%s"
-                  % (label, page.describe(), " and ".join(tokens), page.body))
-
-
-def hidden_fields(form):
-    return {i["name"]: i.get("value", "") for i in form["inputs"]
-            if i.get("type", "").lower() == "hidden" and i.get("name")}
-
-
-class Browser:
-    """A requests.Session that follows redirects itself and stops at the
-    relying party's redirect URI."""
-
-    def __init__(self, redirect_uri):
-        self.session = requests.Session()
-        self.redirect_uri = redirect_uri
-
-    def _follow(self, method, url, data=None):
-        for _ in range(15):
-            resp = self.session.request(method, url, data=data, allow_redirects=False, timeout=TIMEOUT)
-            if resp.status_code not in (301, 302, 303, 307, 308):
-                return Page(resp.url, resp.status_code, resp.text), None
-            location = urllib.parse.urljoin(url, resp.headers.get("Location", ""))
-            if location.startswith(self.redirect_uri):
-                return None, location
-            if resp.status_code in (301, 302, 303):
-                method, data = "GET", None
-            url = location
-        raise Failure("too many redirects from %s" % url)
-
-    def get(self, url):
-        return self._follow("GET", url)
-
-    def submit(self, page, form, values):
-        check(form["method"] == "post", "%s: form method %r, want post" % (page.describe(), form["method"]))
-        data = hidden_fields(form)
-        data.update(values)
-        return self._follow("POST", urllib.parse.urljoin(page.url, form["action"]), data)
-
-
-# --- TOTP (RFC 6238 over RFC 4226) ------------------------------------
-
-def totp(secret_b32, step):
-    key = base64.b32decode(secret_b32.upper() + "=" * (-len(secret_b32) % 8))
-    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-    offset = mac[-1] & 0x0F
-    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
-    return "%06d" % (value % 1000000)
-
-
-def otpauth_secret(uri):
-    u = urllib.parse.urlparse(uri)
-    check(u.scheme == "otpauth" and u.netloc == "totp", "otpauth link %r: want otpauth://totp/..." % uri)
-    q = urllib.parse.parse_qs(u.query)
-    check(q.get("secret"), "otpauth link %r has no secret" % uri)
-    for name, want in (("algorithm", "SHA1"), ("digits", "6"), ("period", "30")):
-        got = q.get(name, [want])[0]
-        check(got.upper() == want, "otpauth link %r: %s=%s, want %s" % (uri, name, got, want))
-    return q["secret"][0]
 
 
 # --- the relying party ------------------------------------------------
@@ -207,56 +78,9 @@ class RelyingParty:
         nonce = secrets.token_urlsafe(16)
         url, state = client.create_authorization_url(
             self.metadata["authorization_endpoint"], code_verifier=verifier, nonce=nonce)
-        browser = Browser(self.redirect_uri)
-
-        page, callback = browser.get(url)
-        check(page is not None, "%s: authorize redirected to the client without a login: %s" % (label, callback))
-        form, by = form_with_autocomplete(label, page, "username", "current-password")
-        check(by["current-password"].get("type", "").lower() == "password",
-              "%s: the current-password input has type %r, want password" % (label, by["current-password"].get("type")))
-        page, callback = browser.submit(page, form, {by["username"]["name"]: self.username,
-                                                     by["current-password"]["name"]: self.password})
-        check(page is not None, "%s: the password alone led to the client: %s" % (label, callback))
-
-        form, by = form_with_autocomplete(label, page, "one-time-code")
-        code_input = by["one-time-code"]
-        check(code_input.get("inputmode") == "numeric",
-              "%s: the one-time-code input has inputmode=%r, want numeric" % (label, code_input.get("inputmode")))
-        uris = [h for h in page.links if h.startswith("otpauth://")]
-        qrs = [s for s in page.images if s.startswith("data:image/png")]
-        secret = None
-        if enrol:
-            check(len(uris) == 1, "%s: enrolment page has %d otpauth:// links, want 1:\n%s" % (label, len(uris), page.body))
-            check(qrs, "%s: enrolment page has no data:image/png QR code" % label)
-            secret = otpauth_secret(uris[0])
-            code = totp_code(secret)
-        else:
-            check("otpauth://" not in page.body and "data:image/png" not in page.body,
-                  "%s: the code page of an enrolled user shows enrolment material:\n%s" % (label, page.body))
-            code = totp_code(None)
-        page, callback = browser.submit(page, form, {code_input["name"]: code})
-
-        if enrol:
-            # The first login shows the new recovery codes once, then
-            # continues to the authorization request.
-            check(page is not None and page.body.count("<li>") == 10,
-                  "%s: after enrolment got %s, want the page with 10 recovery codes:\n%s"
-                  % (label, page and page.describe(), page and page.body))
-            onward = [h for h in page.links if h.startswith("/oauth2/auth?")]
-            check(len(onward) == 1, "%s: the recovery codes page has %d continue links, want 1" % (label, len(onward)))
-            page, callback = browser.get(urllib.parse.urljoin(page.url, onward[0]))
-
-        if page is not None:
-            check(enrol, "%s: consent was asked again (%s), want it remembered:\n%s" % (label, page.describe(), page.body))
-            consent = None
-            for f in page.forms:
-                if any(b.get("name") == "decision" and b.get("value") == "allow" for b in f["buttons"]):
-                    consent = f
-            check(consent is not None, "%s: after the code got %s, want a consent page with decision=allow:\n%s"
-                  % (label, page.describe(), page.body))
-            page, callback = browser.submit(page, consent, {"decision": "allow"})
-            check(page is None, "%s: after consent got %s, want a redirect to %s:\n%s"
-                  % (label, page and page.describe(), self.redirect_uri, page and page.body))
+        # The first login enrols and is asked for consent; later ones are not.
+        callback, secret = sign_in(Browser(self.redirect_uri), url, label, self.username, self.password,
+                                   totp_code, enrol=enrol, consent=enrol)
 
         query = urllib.parse.parse_qs(urllib.parse.urlparse(callback).query)
         check("error" not in query, "%s: error at the redirect URI: %s" % (label, callback))
@@ -325,10 +149,7 @@ class RelyingParty:
 def main():
     # Both logins must fit: the first uses the code of step T, the second
     # that of T+1 (the server allows one step of skew, and a code works once).
-    remaining = STEP - time.time() % STEP
-    if remaining < 8:
-        time.sleep(remaining + 0.2)
-    step = int(time.time()) // STEP
+    step = fresh_step()
 
     rp = RelyingParty()
     client, token, claims, secret = rp.login("first login", lambda s: totp(s, step), enrol=True)
@@ -343,11 +164,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:
-        print("authlib relying party: FAIL: %s" % e, file=sys.stderr)
-        sys.exit(1)
-    except (requests.RequestException, OAuthError) as e:
-        print("authlib relying party: FAIL: %s: %s" % (type(e).__name__, e), file=sys.stderr)
-        sys.exit(1)
+    run("authlib relying party", main, OAuthError)
