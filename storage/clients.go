@@ -28,7 +28,16 @@ type Client struct {
 	Public                 bool
 	RequirePKCE            bool
 	SkipConsent            bool
-	CreatedAt              time.Time
+	// RequirePAR makes the client push its authorization requests first
+	// (RFC 9126 §6).
+	RequirePAR bool
+	// IDTokenAlg signs the client's ID tokens: "RS256" (the default) or
+	// "ES256" (OpenID Connect Registration id_token_signed_response_alg).
+	IDTokenAlg string
+	// BackchannelLogoutURI receives a logout token when a user who signed
+	// in to the client logs out; empty for none.
+	BackchannelLogoutURI string
+	CreatedAt            time.Time
 }
 
 var _ fosite.Client = (*Client)(nil)
@@ -88,16 +97,21 @@ type clientRow struct {
 	Public                 bool      `db:"public"`
 	RequirePKCE            bool      `db:"require_pkce"`
 	SkipConsent            bool      `db:"skip_consent"`
+	RequirePAR             bool      `db:"require_par"`
+	IDTokenAlg             string    `db:"id_token_signed_response_alg"`
+	BackchannelLogoutURI   string    `db:"backchannel_logout_uri"`
 	CreatedAt              time.Time `db:"created_at"`
 }
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types,
-	response_types, scopes, public, require_pkce, skip_consent, created_at`
+	response_types, scopes, public, require_pkce, skip_consent, require_par, id_token_signed_response_alg,
+	backchannel_logout_uri, created_at`
 
 func (r clientRow) client() (*Client, error) {
 	c := &Client{
 		ID: r.ID, SecretHash: r.SecretHash, Name: r.Name, Public: r.Public,
-		RequirePKCE: r.RequirePKCE, SkipConsent: r.SkipConsent, CreatedAt: r.CreatedAt.UTC(),
+		RequirePKCE: r.RequirePKCE, SkipConsent: r.SkipConsent, RequirePAR: r.RequirePAR,
+		IDTokenAlg: r.IDTokenAlg, BackchannelLogoutURI: r.BackchannelLogoutURI, CreatedAt: r.CreatedAt.UTC(),
 	}
 	for _, f := range []struct {
 		src string
@@ -129,11 +143,14 @@ func (s *Store) CreateClient(ctx context.Context, c *Client) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = s.now()
 	}
+	if c.IDTokenAlg == "" {
+		c.IDTokenAlg = "RS256"
+	}
 	_, err := s.exec(ctx, "create client",
-		`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO clients (`+clientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.SecretHash, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs),
 		jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
-		c.Public, c.RequirePKCE, c.SkipConsent, utc(c.CreatedAt))
+		c.Public, c.RequirePKCE, c.SkipConsent, c.RequirePAR, c.IDTokenAlg, c.BackchannelLogoutURI, utc(c.CreatedAt))
 	return err
 }
 
