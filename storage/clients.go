@@ -40,7 +40,10 @@ type Client struct {
 	CreatedAt            time.Time
 }
 
-var _ fosite.Client = (*Client)(nil)
+var (
+	_ fosite.Client             = (*Client)(nil)
+	_ fosite.ResponseModeClient = (*Client)(nil)
+)
 
 // GetID implements fosite.Client.
 func (c *Client) GetID() string { return c.ID }
@@ -65,6 +68,14 @@ func (c *Client) IsPublic() bool { return c.Public }
 
 // GetAudience implements fosite.Client; twostep issues no audiences.
 func (c *Client) GetAudience() fosite.Arguments { return nil }
+
+// GetResponseModes implements fosite.ResponseModeClient: every client may
+// have its code in the query (RFC 6749 §4.1.2) or posted by the browser
+// (OAuth 2.0 Form Post Response Mode); none in a fragment, which is for
+// the implicit flow twostep does not have.
+func (c *Client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost}
+}
 
 // SecretHasher hashes and compares client secrets with SHA-256. It
 // implements fosite.Hasher.
@@ -180,8 +191,8 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 	return clients, nil
 }
 
-// DeleteClient removes a client with its grants, codes and tokens, in one
-// transaction.
+// DeleteClient removes a client with its grants, codes, tokens and
+// back-channel logouts, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		n, err := s.exec(ctx, "delete client", `DELETE FROM clients WHERE id = ?`, id)
@@ -192,6 +203,8 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 			`DELETE FROM grants WHERE client_id = ?`,
 			`DELETE FROM oauth2_sessions WHERE client_id = ?`,
 			`DELETE FROM auth_requests WHERE client_id = ?`,
+			`DELETE FROM session_clients WHERE client_id = ?`,
+			`DELETE FROM backchannel_logouts WHERE client_id = ?`,
 		} {
 			if _, err := s.exec(ctx, "delete client", q, id); err != nil {
 				return err

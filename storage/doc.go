@@ -1,6 +1,8 @@
 // Package storage owns everything twostep keeps: users, clients, login
 // sessions, pending authorization requests, consent grants, signing keys,
-// throttling counters and fosite's OAuth 2.0 / OpenID Connect sessions.
+// throttling counters, the back-channel logouts waiting for delivery and
+// fosite's OAuth 2.0 / OpenID Connect sessions, pushed authorization
+// requests among them.
 //
 // One *Store serves both SQLite (modernc.org/sqlite, the embedded default)
 // and PostgreSQL (lib/pq). Every query is written once with ? placeholders

@@ -22,6 +22,7 @@ var (
 	_ oauth2.TokenRevocationStorage      = (*Store)(nil)
 	_ pkce.PKCERequestStorage            = (*Store)(nil)
 	_ openid.OpenIDConnectRequestStorage = (*Store)(nil)
+	_ fosite.PARStorage                  = (*Store)(nil)
 )
 
 // The kinds of rows in oauth2_sessions.
@@ -31,6 +32,7 @@ const (
 	kindRefresh = "refresh"
 	kindPKCE    = "pkce"
 	kindOIDC    = "oidc"
+	kindPAR     = "par"
 )
 
 // refreshFallback is how long a refresh token row lives when the session
@@ -73,7 +75,16 @@ type storedRequest struct {
 	GrantedAudience   []string        `json:"granted_audience"`
 	Form              url.Values      `json:"form"`
 	Session           json.RawMessage `json:"session"`
+	// The fields of an authorization request, kept for pushed ones.
+	RedirectURI   string   `json:"redirect_uri,omitempty"`
+	ResponseTypes []string `json:"response_types,omitempty"`
+	State         string   `json:"state,omitempty"`
+	ResponseMode  string   `json:"response_mode,omitempty"`
 }
+
+// clientCredentials are the form parameters that authenticate a client
+// (client_secret_post, private_key_jwt): a stored request never keeps them.
+var clientCredentials = []string{"client_secret", "client_assertion", "client_assertion_type"}
 
 // key hashes a code or token signature: the database never holds a value
 // that could be presented as a credential (fosite passes whole authorization
@@ -84,11 +95,27 @@ func key(signature string) string {
 }
 
 func (s *Store) createSession(ctx context.Context, kind, signature string, req fosite.Requester, tokenType fosite.TokenType) error {
+	sr, err := encodeRequest(kind, req)
+	if err != nil {
+		return err
+	}
+	expires := time.Time{}
+	if sess := req.GetSession(); sess != nil {
+		expires = sess.GetExpiresAt(tokenType)
+	}
+	if expires.IsZero() {
+		expires = s.now().Add(refreshFallback)
+	}
+	return s.insertSession(ctx, kind, signature, req, sr, expires)
+}
+
+// encodeRequest turns req into its stored form.
+func encodeRequest(kind string, req fosite.Requester) (storedRequest, error) {
 	session, err := json.Marshal(req.GetSession())
 	if err != nil {
-		return fmt.Errorf("store %s: encode session: %w", kind, err)
+		return storedRequest{}, fmt.Errorf("store %s: encode session: %w", kind, err)
 	}
-	body, err := json.Marshal(storedRequest{
+	return storedRequest{
 		ID:                req.GetID(),
 		RequestedAt:       req.GetRequestedAt(),
 		ClientID:          req.GetClient().GetID(),
@@ -98,18 +125,18 @@ func (s *Store) createSession(ctx context.Context, kind, signature string, req f
 		GrantedAudience:   req.GetGrantedAudience(),
 		Form:              req.GetRequestForm(),
 		Session:           session,
-	})
+	}, nil
+}
+
+// insertSession stores sr, the stored form of req, under signature.
+func (s *Store) insertSession(ctx context.Context, kind, signature string, req fosite.Requester, sr storedRequest, expires time.Time) error {
+	body, err := json.Marshal(sr)
 	if err != nil {
 		return fmt.Errorf("store %s: encode request: %w", kind, err)
 	}
-	expires := time.Time{}
 	subject := ""
 	if sess := req.GetSession(); sess != nil {
-		expires = sess.GetExpiresAt(tokenType)
 		subject = sess.GetSubject()
-	}
-	if expires.IsZero() {
-		expires = s.now().Add(refreshFallback)
 	}
 	_, err = s.exec(ctx, "store "+kind,
 		`INSERT INTO oauth2_sessions (kind, signature, request_id, client_id, subject, request, active, expires_at)
@@ -133,29 +160,9 @@ func (s *Store) getSession(ctx context.Context, kind, signature string, session 
 	if err != nil {
 		return nil, err
 	}
-	var sr storedRequest
-	if err := json.Unmarshal([]byte(row.Request), &sr); err != nil {
-		return nil, fmt.Errorf("get %s: decode request: %w", kind, err)
-	}
-	if session != nil {
-		if err := json.Unmarshal(sr.Session, session); err != nil {
-			return nil, fmt.Errorf("get %s: decode session: %w", kind, err)
-		}
-	}
-	client, err := s.GetClient(ctx, sr.ClientID)
+	req, _, err := s.decodeRequest(ctx, kind, row.Request, session)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: client: %w", kind, err)
-	}
-	req := &fosite.Request{
-		ID:                sr.ID,
-		RequestedAt:       sr.RequestedAt,
-		Client:            client,
-		RequestedScope:    sr.RequestedScope,
-		GrantedScope:      sr.GrantedScope,
-		RequestedAudience: sr.RequestedAudience,
-		GrantedAudience:   sr.GrantedAudience,
-		Form:              sr.Form,
-		Session:           session,
+		return nil, err
 	}
 	if !row.Active {
 		switch kind {
@@ -166,6 +173,35 @@ func (s *Store) getSession(ctx context.Context, kind, signature string, session 
 		}
 	}
 	return req, nil
+}
+
+// decodeRequest decodes a stored request, its session into session, and
+// loads its client.
+func (s *Store) decodeRequest(ctx context.Context, kind, body string, session fosite.Session) (*fosite.Request, storedRequest, error) {
+	var sr storedRequest
+	if err := json.Unmarshal([]byte(body), &sr); err != nil {
+		return nil, sr, fmt.Errorf("get %s: decode request: %w", kind, err)
+	}
+	if session != nil {
+		if err := json.Unmarshal(sr.Session, session); err != nil {
+			return nil, sr, fmt.Errorf("get %s: decode session: %w", kind, err)
+		}
+	}
+	client, err := s.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		return nil, sr, fmt.Errorf("get %s: client: %w", kind, err)
+	}
+	return &fosite.Request{
+		ID:                sr.ID,
+		RequestedAt:       sr.RequestedAt,
+		Client:            client,
+		RequestedScope:    sr.RequestedScope,
+		GrantedScope:      sr.GrantedScope,
+		RequestedAudience: sr.RequestedAudience,
+		GrantedAudience:   sr.GrantedAudience,
+		Form:              sr.Form,
+		Session:           session,
+	}, sr, nil
 }
 
 func (s *Store) deleteSession(ctx context.Context, kind, signature string) error {
@@ -297,8 +333,99 @@ func (s *Store) DeleteOpenIDConnectSession(ctx context.Context, code string) err
 	return s.deleteSession(ctx, kindOIDC, code)
 }
 
-// DeleteExpired removes expired codes, tokens, login sessions, pending
-// authorization requests and remembered devices, and throttling counters
+// parFallback is how long a pushed authorization request lives when its
+// session sets no expiry (fosite's default lifetime).
+const parFallback = 5 * time.Minute
+
+// CreatePARSession implements fosite.PARStorage: it keeps a pushed
+// authorization request (RFC 9126 §2) under its request_uri, without the
+// parameters that authenticated the client, until the session's
+// PushedAuthorizeRequestContext expiry.
+func (s *Store) CreatePARSession(ctx context.Context, requestURI string, req fosite.AuthorizeRequester) error {
+	sr, err := encodeRequest(kindPAR, req)
+	if err != nil {
+		return err
+	}
+	form := url.Values{}
+	for k, v := range req.GetRequestForm() {
+		form[k] = append([]string(nil), v...)
+	}
+	for _, k := range clientCredentials {
+		form.Del(k)
+	}
+	sr.Form = form
+	if u := req.GetRedirectURI(); u != nil {
+		sr.RedirectURI = u.String()
+	}
+	sr.ResponseTypes = req.GetResponseTypes()
+	sr.State = req.GetState()
+	sr.ResponseMode = string(req.GetResponseMode())
+	expires := time.Time{}
+	if sess := req.GetSession(); sess != nil {
+		expires = sess.GetExpiresAt(fosite.PushedAuthorizeRequestContext)
+	}
+	if expires.IsZero() {
+		expires = s.now().Add(parFallback)
+	}
+	return s.insertSession(ctx, kindPAR, requestURI, req, sr, expires)
+}
+
+// GetPARSession implements fosite.PARStorage. An unknown, consumed or
+// expired request_uri is fosite.ErrNotFound. The session comes back as an
+// *openid.DefaultSession, the type twostep's provider stores.
+func (s *Store) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	var row struct {
+		Request string `db:"request"`
+	}
+	err := s.get(ctx, "get "+kindPAR, &row,
+		`SELECT request FROM oauth2_sessions WHERE kind = ? AND signature = ? AND expires_at > ?`,
+		kindPAR, key(requestURI), utc(s.now()))
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s", fosite.ErrNotFound, kindPAR)
+	}
+	if err != nil {
+		return nil, err
+	}
+	req, sr, err := s.decodeRequest(ctx, kindPAR, row.Request, &openid.DefaultSession{})
+	if err != nil {
+		return nil, err
+	}
+	ar := &fosite.AuthorizeRequest{
+		ResponseTypes:        sr.ResponseTypes,
+		State:                sr.State,
+		ResponseMode:         fosite.ResponseModeType(sr.ResponseMode),
+		HandledResponseTypes: fosite.Arguments{},
+		Request:              *req,
+	}
+	if ar.ResponseTypes == nil {
+		ar.ResponseTypes = fosite.Arguments{}
+	}
+	if sr.RedirectURI != "" {
+		if ar.RedirectURI, err = url.Parse(sr.RedirectURI); err != nil {
+			return nil, fmt.Errorf("get %s: decode redirect_uri: %w", kindPAR, err)
+		}
+	}
+	return ar, nil
+}
+
+// DeletePARSession implements fosite.PARStorage as one conditional delete:
+// a request_uri is used once (RFC 9126 §4), so of concurrent consumers
+// exactly one deletes it and the others get fosite.ErrNotFound.
+func (s *Store) DeletePARSession(ctx context.Context, requestURI string) error {
+	n, err := s.exec(ctx, "delete "+kindPAR,
+		`DELETE FROM oauth2_sessions WHERE kind = ? AND signature = ?`, kindPAR, key(requestURI))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s", fosite.ErrNotFound, kindPAR)
+	}
+	return nil
+}
+
+// DeleteExpired removes expired codes, tokens, login sessions (with the
+// record of the clients they signed in to), pending authorization
+// requests and remembered devices, and throttling counters
 // whose last block ended more than forget ago. Each
 // is a plain DELETE on an indexed expiry, so it is safe to run on every
 // instance at once. It returns how many rows went.
@@ -313,6 +440,7 @@ func (s *Store) DeleteExpired(ctx context.Context, forget time.Duration) (int64,
 		{`DELETE FROM login_sessions WHERE expires_at < ?`, now},
 		{`DELETE FROM auth_requests WHERE expires_at < ?`, now},
 		{`DELETE FROM remembered_devices WHERE expires_at < ?`, now},
+		{`DELETE FROM session_clients WHERE expires_at < ?`, now},
 		{`DELETE FROM throttles WHERE blocked_until < ?`, now.Add(-forget)},
 	} {
 		n, err := s.exec(ctx, "delete expired", q.query, q.arg)

@@ -13,13 +13,13 @@ type SigningKey struct {
 	Algorithm  string
 	PrivateKey []byte
 	CreatedAt  time.Time
-	// RetiredAt is when the key stopped signing (a newer key took over);
-	// zero while it is the newest.
+	// RetiredAt is when the key stopped signing (a newer key of the same
+	// algorithm took over); zero while it is the newest of its algorithm.
 	RetiredAt time.Time
 }
 
-// CreateSigningKey stores k and retires the keys before it, in one
-// transaction, so exactly one key signs.
+// CreateSigningKey stores k and retires the keys of its algorithm before
+// it, in one transaction, so exactly one key per algorithm signs.
 func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey) error {
 	sealed, err := s.seal(k.PrivateKey, "signing-key:"+k.ID)
 	if err != nil {
@@ -30,7 +30,8 @@ func (s *Store) CreateSigningKey(ctx context.Context, k SigningKey) error {
 	}
 	return s.inTx(ctx, func(ctx context.Context) error {
 		if _, err := s.exec(ctx, "retire signing keys",
-			`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, utc(k.CreatedAt)); err != nil {
+			`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL AND algorithm = ?`,
+			utc(k.CreatedAt), k.Algorithm); err != nil {
 			return err
 		}
 		_, err := s.exec(ctx, "create signing key",

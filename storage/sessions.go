@@ -37,6 +37,11 @@ type LoginSession struct {
 	// checked, and by which path (code, recovery code, remembered device).
 	AMR []string
 	ACR string
+	// SID names a completed login to relying parties: the ID token's
+	// `sid` and the logout token's (OpenID Connect Back-Channel Logout 1.0
+	// §2.1). It is random and set when the session reaches StateDone;
+	// unlike ID it says nothing about the cookie.
+	SID string
 	// FailedCodes counts the wrong codes given in this login.
 	FailedCodes int
 	CreatedAt   time.Time
@@ -54,6 +59,7 @@ type loginSessionRow struct {
 	AuthTime          sql.NullTime `db:"auth_time"`
 	AMR               string       `db:"amr"`
 	ACR               string       `db:"acr"`
+	SID               string       `db:"sid"`
 	FailedCodes       int          `db:"failed_codes"`
 	CreatedAt         time.Time    `db:"created_at"`
 	ExpiresAt         time.Time    `db:"expires_at"`
@@ -65,10 +71,10 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls LoginSession) error {
 		ls.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, "create login session",
-		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, acr, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, acr, sid, created_at, expires_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ls.ID, ls.State, ls.UserID, ls.AuthRequestID, ls.CSRFToken, nullTime(ls.PasswordAt), nullTime(ls.AuthTime),
-		strings.Join(ls.AMR, " "), ls.ACR, utc(ls.CreatedAt), utc(ls.ExpiresAt))
+		strings.Join(ls.AMR, " "), ls.ACR, ls.SID, utc(ls.CreatedAt), utc(ls.ExpiresAt))
 	return err
 }
 
@@ -77,14 +83,14 @@ func (s *Store) GetLoginSession(ctx context.Context, id string) (LoginSession, e
 	var r loginSessionRow
 	err := s.get(ctx, "get login session", &r,
 		`SELECT id, state, user_id, auth_request_id, csrf_token, pending_totp_secret, password_at, auth_time, amr, acr,
-		        failed_codes, created_at, expires_at
+		        sid, failed_codes, created_at, expires_at
 		 FROM login_sessions WHERE id = ? AND expires_at > ?`, id, utc(s.now()))
 	if err != nil {
 		return LoginSession{}, err
 	}
 	ls := LoginSession{
 		ID: r.ID, State: r.State, UserID: r.UserID, AuthRequestID: r.AuthRequestID, CSRFToken: r.CSRFToken,
-		AMR: strings.Fields(r.AMR), ACR: r.ACR, FailedCodes: r.FailedCodes, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+		AMR: strings.Fields(r.AMR), ACR: r.ACR, SID: r.SID, FailedCodes: r.FailedCodes, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 	}
 	if r.PasswordAt.Valid {
 		ls.PasswordAt = r.PasswordAt.Time.UTC()
@@ -107,15 +113,15 @@ func (s *Store) GetLoginSession(ctx context.Context, id string) (LoginSession, e
 // factor), the new state and what that step learned. It is one conditional
 // update: if the session is gone, expired or no longer in `from`, nothing
 // changes and it returns ErrConflict. A pending TOTP secret does not
-// survive the move.
+// survive the move; next.SID replaces the session's sid.
 func (s *Store) AdvanceLoginSession(ctx context.Context, oldID, from string, next LoginSession) error {
 	n, err := s.exec(ctx, "advance login session",
 		`UPDATE login_sessions
 		 SET id = ?, state = ?, user_id = ?, csrf_token = ?, pending_totp_secret = NULL,
-		     password_at = ?, auth_time = ?, amr = ?, acr = ?, failed_codes = 0, expires_at = ?
+		     password_at = ?, auth_time = ?, amr = ?, acr = ?, sid = ?, failed_codes = 0, expires_at = ?
 		 WHERE id = ? AND state = ? AND expires_at > ?`,
 		next.ID, next.State, next.UserID, next.CSRFToken, nullTime(next.PasswordAt), nullTime(next.AuthTime),
-		strings.Join(next.AMR, " "), next.ACR, utc(next.ExpiresAt), oldID, from, utc(s.now()))
+		strings.Join(next.AMR, " "), next.ACR, next.SID, utc(next.ExpiresAt), oldID, from, utc(s.now()))
 	if err != nil {
 		return err
 	}

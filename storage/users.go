@@ -37,6 +37,27 @@ type User struct {
 // HasTOTP reports whether the user has a confirmed authenticator.
 func (u User) HasTOTP() bool { return u.TOTPSecret != "" }
 
+// UserClaims are the OpenID Connect claims a User holds besides `sub`.
+func UserClaims() []string {
+	return []string{"name", "preferred_username", "email", "email_verified", "groups"}
+}
+
+// ClaimScope returns the scope that releases the user claim name (OpenID
+// Connect Core §5.4; groups is twostep's own scope), or "" for a claim
+// not in UserClaims. The authorization endpoint releases a claim that a
+// claims parameter asks for only if the user allowed its scope.
+func ClaimScope(name string) string {
+	switch name {
+	case "name", "preferred_username":
+		return "profile"
+	case "email", "email_verified":
+		return "email"
+	case "groups":
+		return "groups"
+	}
+	return ""
+}
+
 type userRow struct {
 	ID              string       `db:"id"`
 	Username        string       `db:"username"`

@@ -15,6 +15,7 @@ var signingKeyTests = []test{
 	{"SigningKeys/Rotation", testSigningKeyRotation},
 	{"SigningKeys/SealedAtRest", testSigningKeySealed},
 	{"SigningKeys/Duplicate", testSigningKeyDuplicate},
+	{"SigningKeys/PerAlgorithm", testSigningKeyPerAlgorithm},
 }
 
 func randomBytes(t *testing.T, n int) []byte {
@@ -98,7 +99,7 @@ func testSigningKeyDuplicate(t *testing.T, s *storage.Store, clk *Clock) {
 		t.Fatal(err)
 	}
 	clk.Add(time.Hour)
-	err := s.CreateSigningKey(ctx, storage.SigningKey{ID: "key-1", Algorithm: "ES256", PrivateKey: []byte("two")})
+	err := s.CreateSigningKey(ctx, storage.SigningKey{ID: "key-1", Algorithm: "RS256", PrivateKey: []byte("two")})
 	if !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("create with a taken ID: got %v, want storage.ErrAlreadyExists", err)
 	}
@@ -106,5 +107,39 @@ func testSigningKeyDuplicate(t *testing.T, s *storage.Store, clk *Clock) {
 	keys, err := s.ListSigningKeys(ctx, clk.Now())
 	if err != nil || len(keys) != 1 || !keys[0].RetiredAt.IsZero() || string(keys[0].PrivateKey) != "one" {
 		t.Errorf("list keys after the failed create: got %+v, %v, want key-1 still current", keys, err)
+	}
+}
+
+// testSigningKeyPerAlgorithm: a new key retires the keys of its own
+// algorithm only, so one key per algorithm signs.
+func testSigningKeyPerAlgorithm(t *testing.T, s *storage.Store, clk *Clock) {
+	ctx := context.Background()
+	for _, k := range []storage.SigningKey{
+		{ID: "rsa-1", Algorithm: "RS256"},
+		{ID: "ec-1", Algorithm: "ES256"},
+		{ID: "rsa-2", Algorithm: "RS256"},
+	} {
+		k.PrivateKey = randomBytes(t, 32)
+		if err := s.CreateSigningKey(ctx, k); err != nil {
+			t.Fatalf("create %s: %v", k.ID, err)
+		}
+		clk.Add(time.Minute)
+	}
+	keys, err := s.ListSigningKeys(ctx, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	retired := map[string]bool{}
+	for _, k := range keys {
+		retired[k.ID] = !k.RetiredAt.IsZero()
+	}
+	want := map[string]bool{"rsa-2": false, "ec-1": false, "rsa-1": true}
+	if len(retired) != len(want) {
+		t.Fatalf("got keys %v, want %v (id: retired)", retired, want)
+	}
+	for id, w := range want {
+		if retired[id] != w {
+			t.Errorf("key %s: got retired %t, want %t", id, retired[id], w)
+		}
 	}
 }
