@@ -2,10 +2,12 @@ package consent
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/twostep/twostep/storage"
@@ -115,7 +117,7 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	}
 	l := pageLang(r, ar)
 	var described []string
-	for _, s := range requestedScopes(ar.Form) {
+	for _, s := range requestedScopes(ar.Form, client) {
 		if text, ok := describeScope(l, s); ok {
 			described = append(described, text)
 		}
@@ -162,7 +164,7 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if decision == storage.ConsentGranted {
-		if err := h.store.SaveGrant(ctx, login.UserID, client.ID, requestedScopes(ar.Form)); err != nil {
+		if err := h.store.SaveGrant(ctx, login.UserID, client.ID, requestedScopes(ar.Form, client)); err != nil {
 			h.serverError(w, r, "save grant", err)
 			return
 		}
@@ -171,13 +173,34 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request) {
 		"request_id", w.Header().Get("X-Request-Id"))
 	if h.audit != nil {
 		h.audit(r, storage.AuditEvent{Event: event, Outcome: "success", UserID: login.UserID, ClientID: client.ID,
-			Detail: strings.Join(requestedScopes(ar.Form), " ")})
+			Detail: strings.Join(requestedScopes(ar.Form, client), " ")})
 	}
 	http.Redirect(w, r, "/oauth2/auth?auth_request="+url.QueryEscape(ar.ID), http.StatusSeeOther)
 }
 
-func requestedScopes(form url.Values) []string {
-	return strings.Fields(form.Get("scope"))
+// requestedScopes are the scopes a request asks the user to allow: its
+// scope parameter, and the scopes of the user claims its claims parameter
+// asks for (OpenID Connect Core §5.5), where the client is registered for
+// them: the authorization endpoint releases such claims on this consent.
+func requestedScopes(form url.Values, client *storage.Client) []string {
+	scopes := strings.Fields(form.Get("scope"))
+	var claims struct {
+		UserInfo map[string]json.RawMessage `json:"userinfo"`
+		IDToken  map[string]json.RawMessage `json:"id_token"`
+	}
+	// The authorization endpoint kept only requests whose claims parse.
+	if json.Unmarshal([]byte(form.Get("claims")), &claims) != nil {
+		return scopes
+	}
+	for _, name := range storage.UserClaims() {
+		_, inUserInfo := claims.UserInfo[name]
+		_, inIDToken := claims.IDToken[name]
+		s := storage.ClaimScope(name)
+		if (inUserInfo || inIDToken) && slices.Contains(client.Scopes, s) && !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	return scopes
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, op string, err error) {

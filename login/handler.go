@@ -411,10 +411,16 @@ func (h *Handler) clientName(ctx context.Context, ar storage.AuthRequest) (strin
 }
 
 // complete moves ls from state `from` to done: u is signed in now, with the
-// factors amr (RFC 8176) by the path acr. It sets the new session cookie
-// and returns true; otherwise it has written a page and returns false.
+// factors amr (RFC 8176) by the path acr, in a session with a new sid
+// (OpenID Connect Back-Channel Logout 1.0 §2.1). It sets the new session
+// cookie and returns true; otherwise it has written a page and returns
+// false.
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ls storage.LoginSession, from string, u storage.User, now time.Time, amr []string, acr string) bool {
 	value, csrf, err := h.newTokens()
+	var sid string
+	if err == nil {
+		sid, err = h.newToken()
+	}
 	if err != nil {
 		h.serverError(w, r, "advance login session", err, u.ID)
 		return false
@@ -431,6 +437,7 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ls storage.Lo
 		AuthTime:  now,
 		AMR:       amr,
 		ACR:       acr,
+		SID:       sid,
 		ExpiresAt: now.Add(h.lifetime),
 	}
 	if next.PasswordAt.IsZero() {

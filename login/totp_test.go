@@ -454,6 +454,11 @@ func TestEnrolmentFlow(t *testing.T) {
 	if want := t0.Add(defaultSessionLifetime); !cur.ExpiresAt.Equal(want) {
 		t.Errorf("got ExpiresAt %v, want %v", cur.ExpiresAt, want)
 	}
+	// The sid names the session to clients: random, and no clue to the
+	// cookie (OpenID Connect Back-Channel Logout 1.0 §2.1).
+	if len(cur.SID) < 22 || cur.SID == c3 || cur.SID == cur.ID || cur.SID == cur.CSRFToken {
+		t.Errorf("got sid %q, want a new random value", cur.SID)
+	}
 	for _, old := range []string{c1, c2} {
 		b2 := &browser{e: e, cookie: old}
 		if _, err := e.h.Current(b2.request()); !errors.Is(err, storage.ErrNotFound) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,30 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		r.URL.RawQuery = ar.Form.Encode()
 		r.Form, r.PostForm = nil, nil
 	}
+	// A pushed request (RFC 9126) is resolved into its parameters here,
+	// once; a kept request was resolved before it was kept.
+	pushed := false
+	if pending == nil {
+		var err error
+		if r, pushed, err = p.resolvePushed(r); err != nil {
+			p.authorizeError(w, r, nil, err)
+			return
+		}
+	}
 
 	areq, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if unsupported := requestObjectError(r.Form); unsupported != nil {
+		// fosite refused the request object before it checked the
+		// redirect_uri. Check the rest without it: with a good
+		// redirect_uri the error goes to the client (OpenID Connect Core
+		// §6, request_not_supported).
+		r.Form.Del("request")
+		r.Form.Del("request_uri")
+		areq, err = p.oauth.NewAuthorizeRequest(ctx, r)
+		if err == nil || areq.IsRedirectURIValid() {
+			err = unsupported
+		}
+	}
 	if err != nil {
 		p.authorizeError(w, r, areq, err)
 		return
@@ -59,25 +82,50 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, "authorize", errors.New("unexpected client type"))
 		return
 	}
-	// twostep issues codes only. fosite would accept "Code" in one handler
-	// and not in the next, and answer server_error (RFC 6749 §3.1.1: the
-	// value is case-sensitive).
-	if !areq.GetResponseTypes().ExactOne("code") {
-		p.authorizeError(w, r, areq, fosite.ErrUnsupportedResponseType.WithHint(
-			"The only response_type is code (RFC 6749 §4.1.1)."))
+	// Only a request that came through the pushed authorization request
+	// endpoint (or was kept after one did) will do for such a client.
+	if client.RequirePAR && !pushed && pending == nil {
+		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
+			"This client must use pushed authorization requests: push the request to /oauth2/par and send its request_uri (RFC 9126 §6)."))
+		return
+	}
+	if err := checkCodeRequest(client, areq); err != nil {
+		p.authorizeError(w, r, areq, err)
 		return
 	}
 	form := areq.GetRequestForm()
-	// fosite checks PKCE only when it issues the code; refuse up front so
-	// the user is not sent through the login for nothing.
-	if challenge := form.Get("code_challenge"); challenge == "" && client.RequirePKCE {
-		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
-			"This client must use PKCE: send code_challenge with code_challenge_method=S256."))
+	prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
+	if has(prompt, "none") && len(prompt) > 1 {
+		// OpenID Connect Core §3.1.2.1.
+		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other values."))
 		return
-	} else if (challenge != "" || form.Has("code_challenge_method")) && form.Get("code_challenge_method") != "S256" {
+	}
+	claimsReq, err := parseClaimsRequest(form.Get("claims"))
+	if err != nil {
 		p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
-			"Only the S256 code_challenge_method is supported (RFC 7636 §4.2); plain is refused."))
+			"The claims parameter is not a valid JSON claims request (OpenID Connect Core §5.5).").WithWrap(err).WithDebug(err.Error()))
 		return
+	}
+	released := claimsReq.allowed(client.Scopes)
+	// The user the client expects, if it says (OpenID Connect Core
+	// §3.1.2.1 id_token_hint, §5.5.1 a sub with a value).
+	expected := claimsReq.sub
+	if hint := form.Get("id_token_hint"); hint != "" {
+		_, sub, err := p.hintClaims(r, hint)
+		if err == nil && sub == "" {
+			err = errors.New("id_token_hint: no subject")
+		}
+		if err != nil {
+			p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
+				"The id_token_hint is not an ID token this provider issued.").WithWrap(err).WithDebug(err.Error()))
+			return
+		}
+		if expected != "" && expected != sub {
+			p.authorizeError(w, r, areq, fosite.ErrInvalidRequest.WithHint(
+				"The id_token_hint and the claims parameter name different users."))
+			return
+		}
+		expected = sub
 	}
 	requestedAt := areq.GetRequestedAt()
 	if pending != nil {
@@ -86,9 +134,9 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			ar.RequestedAt = requestedAt
 		}
 	}
-	prompt := fosite.RemoveEmpty(strings.Split(form.Get("prompt"), " "))
 
-	// Step 1: both factors, recently enough and in the way asked for.
+	// Step 1: both factors, recently enough and in the way asked for, by
+	// the user the client expects.
 	login, user, err := p.currentUser(r)
 	if err != nil {
 		p.serverError(w, r, "load login session", err)
@@ -102,11 +150,23 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		p.redirectToStep(w, r, pending, client.ID, form, requestedAt, "/login")
 		return
 	}
+	if expected != "" && expected != user.ID {
+		// Someone else is signed in. A login for this very request that
+		// still ended as someone else is refused rather than repeated.
+		if has(prompt, "none") || !login.AuthTime.Before(requestedAt) {
+			p.authorizeError(w, r, areq, fosite.ErrLoginRequired.WithHint(
+				"The signed-in user is not the one the id_token_hint names."))
+			return
+		}
+		p.redirectToStep(w, r, pending, client.ID, form, requestedAt, "/login")
+		return
+	}
 
-	// Step 2: consent, unless remembered or the client skips it.
+	// Step 2: consent, unless remembered or the client skips it. Claims
+	// the claims parameter asks for count as their scopes.
 	granted := grantableScopes(areq.GetRequestedScopes())
 	if !client.SkipConsent {
-		switch decided, err := p.consented(r, pending, user.ID, client.ID, granted, prompt); {
+		switch decided, err := p.consented(r, pending, user.ID, client.ID, union(granted, released.scopes()), prompt); {
 		case err != nil:
 			p.serverError(w, r, "check consent", err)
 			return
@@ -137,13 +197,36 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	for _, s := range granted {
 		areq.GrantScope(s)
 	}
-	session := newSession(*user, login, requestedAt, areq.GetGrantedScopes())
+	session := newSession(*user, login, requestedAt, areq.GetGrantedScopes(), released)
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, areq, session)
 	if err != nil {
 		p.authorizeError(w, r, areq, err)
 		return
 	}
-	p.oauth.WriteAuthorizeResponse(ctx, w, areq, resp)
+	p.rememberClient(ctx, login, client) // for back-channel logout
+	for k, vs := range resp.GetHeader() {
+		w.Header()[k] = vs
+	}
+	p.writeAuthorizeResponse(w, r, areq, resp.GetParameters())
+}
+
+// checkCodeRequest refuses, up front, an authorization request that could
+// not end in a code: twostep issues codes only, and fosite would accept
+// "Code" in one handler and not in the next, answering server_error (RFC
+// 6749 §3.1.1: the value is case-sensitive); and fosite checks PKCE only
+// when it issues the code, after the user went through the login for
+// nothing.
+func checkCodeRequest(client *storage.Client, areq fosite.AuthorizeRequester) error {
+	if !areq.GetResponseTypes().ExactOne("code") {
+		return fosite.ErrUnsupportedResponseType.WithHint("The only response_type is code (RFC 6749 §4.1.1).")
+	}
+	form := areq.GetRequestForm()
+	if challenge := form.Get("code_challenge"); challenge == "" && client.RequirePKCE {
+		return fosite.ErrInvalidRequest.WithHint("This client must use PKCE: send code_challenge with code_challenge_method=S256.")
+	} else if (challenge != "" || form.Has("code_challenge_method")) && form.Get("code_challenge_method") != "S256" {
+		return fosite.ErrInvalidRequest.WithHint("Only the S256 code_challenge_method is supported (RFC 7636 §4.2); plain is refused.")
+	}
+	return nil
 }
 
 // currentUser returns the browser's completed login and its user; a nil
@@ -250,7 +333,11 @@ func (p *Provider) redirectToStep(w http.ResponseWriter, r *http.Request, pendin
 func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, areq fosite.AuthorizeRequester, err error) {
 	err = fositeError(err)
 	rfc := fosite.ErrorToRFC6749Error(err)
-	if areq == nil || !areq.IsRedirectURIValid() {
+	// Without a valid redirect URI there is nobody to tell but the person;
+	// without a response_type no response mode applies (RFC 6749 §3.1.1),
+	// so a form_post or other mode the request names is not to be trusted
+	// either.
+	if areq == nil || !areq.IsRedirectURIValid() || areq.GetRequestForm().Get("response_type") == "" {
 		p.log.InfoContext(r.Context(), "authorize request refused", "err", rfc.ErrorField, "detail", rfc.GetDescription(),
 			"debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
 		// A page for a person: the request was bad (400) unless twostep
@@ -268,7 +355,38 @@ func (p *Provider) authorizeError(w http.ResponseWriter, r *http.Request, areq f
 	if rfc.CodeField >= 500 {
 		p.log.ErrorContext(r.Context(), "authorize", "err", rfc.ErrorField, "debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
 	}
-	p.oauth.WriteAuthorizeError(r.Context(), w, areq, err)
+	p.writeAuthorizeResponse(w, r, areq, authorizeErrorParams(areq, err))
+}
+
+// requestObjectError is the error for a request that passes its
+// parameters in a request object (OpenID Connect Core §6), which twostep
+// does not take; nil if it does not. A request_uri naming a pushed
+// authorization request (RFC 9126 §4) is not a request object.
+func requestObjectError(form url.Values) error {
+	if form.Get("request") != "" {
+		return fosite.ErrRequestNotSupported.WithHint(
+			"Request objects are not supported; send the parameters in the request itself.")
+	}
+	if uri := form.Get("request_uri"); uri != "" && !strings.HasPrefix(uri, parURIPrefix) {
+		return fosite.ErrRequestURINotSupported.WithHint(
+			"request_uri is only for pushed authorization requests; send the parameters in the request itself.")
+	}
+	return nil
+}
+
+// parURIPrefix starts the request_uri of a pushed authorization request
+// (RFC 9126 §2.2): fosite's PushedAuthorizeRequestURIPrefix default.
+const parURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
+// union returns a followed by the elements of b it lacks.
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // grantableScopes keeps the requested scopes twostep knows; fosite already

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -296,8 +297,31 @@ func TestAuthorizeKeptRequest(t *testing.T) {
 	if claims["nonce"] != ar.params.Get("nonce") {
 		t.Errorf("ID token nonce: got %v, want the original %q", claims["nonce"], ar.params.Get("nonce"))
 	}
-	if rat, _ := claims["rat"].(float64); int64(rat) != kept.RequestedAt.Unix() {
-		t.Errorf("ID token rat: got %v, want the kept request's %d", claims["rat"], kept.RequestedAt.Unix())
+	if rat, ok := claims["rat"]; ok {
+		t.Errorf("ID token has rat %v, a claim no specification defines", rat)
+	}
+	// The code is for the request as it first arrived: fosite checks
+	// prompt and max_age against that.
+	var stored struct {
+		RequestedAt time.Time `json:"requested_at"`
+		Session     struct {
+			Claims struct {
+				RequestedAt time.Time `json:"rat"`
+			} `json:"id_token_claims"`
+		} `json:"session"`
+	}
+	var body string
+	if err := e.store.DB().QueryRow(`SELECT request FROM oauth2_sessions WHERE kind = 'code'`).Scan(&body); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(body), &stored); err != nil {
+		t.Fatal(err)
+	}
+	if !stored.RequestedAt.Equal(kept.RequestedAt) {
+		t.Errorf("code's requested_at: got %v, want the kept request's %v", stored.RequestedAt, kept.RequestedAt)
+	}
+	if want := kept.RequestedAt.Truncate(time.Second); !stored.Session.Claims.RequestedAt.Equal(want) {
+		t.Errorf("session's requested_at: got %v, want the kept request's, in seconds, %v", stored.Session.Claims.RequestedAt, want)
 	}
 
 	// Used once.

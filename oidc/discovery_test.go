@@ -48,13 +48,14 @@ func TestDiscovery(t *testing.T) {
 				t.Errorf("issuer: got %v, want %q", doc["issuer"], tc.want)
 			}
 			for field, path := range map[string]string{
-				"authorization_endpoint": "/oauth2/auth",
-				"token_endpoint":         "/oauth2/token",
-				"userinfo_endpoint":      "/userinfo",
-				"jwks_uri":               "/.well-known/jwks.json",
-				"revocation_endpoint":    "/oauth2/revoke",
-				"introspection_endpoint": "/oauth2/introspect",
-				"end_session_endpoint":   "/oauth2/logout",
+				"authorization_endpoint":                "/oauth2/auth",
+				"token_endpoint":                        "/oauth2/token",
+				"userinfo_endpoint":                     "/userinfo",
+				"jwks_uri":                              "/.well-known/jwks.json",
+				"revocation_endpoint":                   "/oauth2/revoke",
+				"introspection_endpoint":                "/oauth2/introspect",
+				"end_session_endpoint":                  "/oauth2/logout",
+				"pushed_authorization_request_endpoint": "/oauth2/par",
 			} {
 				if got := doc[field]; got != tc.want+path {
 					t.Errorf("%s: got %v, want %s", field, got, tc.want+path)
@@ -80,8 +81,12 @@ func TestDiscovery(t *testing.T) {
 			if got := list("code_challenge_methods_supported"); !slices.Equal(got, []string{"S256"}) {
 				t.Errorf("code_challenge_methods_supported: got %v, want [S256] (no plain)", got)
 			}
-			if got := list("id_token_signing_alg_values_supported"); !slices.Equal(got, []string{"RS256"}) {
-				t.Errorf("id_token_signing_alg_values_supported: got %v, want [RS256]", got)
+			if got := list("id_token_signing_alg_values_supported"); !slices.Equal(got, []string{"RS256", "ES256"}) {
+				t.Errorf("id_token_signing_alg_values_supported: got %v, want [RS256 ES256] (RS256 first: every client has it)", got)
+			}
+			// Clients may push (RFC 9126 §5); only some must, per client.
+			if got, ok := doc["require_pushed_authorization_requests"]; !ok || got != false {
+				t.Errorf("require_pushed_authorization_requests: got %v, want false", got)
 			}
 			grants := list("grant_types_supported")
 			for _, refused := range []string{"password", "implicit"} {

@@ -17,18 +17,18 @@ func (p *Provider) Introspect() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		if err := r.ParseForm(); err != nil {
-			p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("The request body could not be parsed."))
+			p.oauth.WriteIntrospectionError(ctx, w, oauthError(fosite.ErrInvalidRequest.WithHint("The request body could not be parsed.")))
 			return
 		}
 		if _, _, ok := r.BasicAuth(); !ok || r.Form.Has("access_token") {
 			w.Header().Set("WWW-Authenticate", `Basic realm="twostep"`)
-			p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrRequestUnauthorized.WithHint(
-				"Authenticate the client with HTTP Basic (client_secret_basic)."))
+			p.oauth.WriteIntrospectionError(ctx, w, oauthError(fosite.ErrRequestUnauthorized.WithHint(
+				"Authenticate the client with HTTP Basic (client_secret_basic).")))
 			return
 		}
 		resp, err := p.oauth.NewIntrospectionRequest(ctx, r, openid.NewDefaultSession())
 		if err != nil {
-			p.oauth.WriteIntrospectionError(ctx, w, fositeError(err))
+			p.oauth.WriteIntrospectionError(ctx, w, oauthError(fositeError(err)))
 			return
 		}
 		p.oauth.WriteIntrospectionResponse(ctx, w, resp)

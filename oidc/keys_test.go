@@ -2,6 +2,9 @@ package oidc
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
@@ -10,11 +13,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite/token/jwt"
 
@@ -59,6 +65,18 @@ func kids(set jose.JSONWebKeySet) []string {
 	return ids
 }
 
+// algKids returns the sorted key IDs of the set's keys of alg.
+func algKids(set jose.JSONWebKeySet, alg string) []string {
+	var ids []string
+	for _, k := range set.Keys {
+		if k.Algorithm == alg {
+			ids = append(ids, k.KeyID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // sorted returns ids sorted, to compare with kids.
 func sorted(ids ...string) []string {
 	ids = slices.Clone(ids)
@@ -66,11 +84,18 @@ func sorted(ids ...string) []string {
 	return ids
 }
 
-// sign signs a short-lived token for sub with the key set's current key.
+// sign signs a short-lived token for sub with the key set's current RS256
+// key.
 func sign(t *testing.T, ks *KeySet, sub string) string {
 	t.Helper()
+	return signWith(t, ks, sub)
+}
+
+// signWith signs a short-lived token for sub with s.
+func signWith(t *testing.T, s jwt.Signer, sub string) string {
+	t.Helper()
 	now := time.Now()
-	raw, _, err := ks.Generate(context.Background(), jwt.MapClaims{
+	raw, _, err := s.Generate(context.Background(), jwt.MapClaims{
 		"iss": testIssuer, "sub": sub, "aud": []string{appID},
 		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 	}, &jwt.Headers{})
@@ -121,27 +146,39 @@ func TestKeySetFirstKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(stored) != 1 {
-		t.Fatalf("after NewKeySet on an empty database: got %d keys, want 1", len(stored))
+	byAlg := map[string]storage.SigningKey{}
+	for _, k := range stored {
+		if !k.RetiredAt.IsZero() {
+			t.Errorf("first key %s: retired at %v, want not retired", k.ID, k.RetiredAt)
+		}
+		byAlg[k.Algorithm] = k
 	}
-	if stored[0].Algorithm != "RS256" || !stored[0].RetiredAt.IsZero() {
-		t.Errorf("first key: got algorithm %q retired at %v, want RS256, not retired", stored[0].Algorithm, stored[0].RetiredAt)
+	if len(stored) != 2 || byAlg[RS256].ID == "" || byAlg[ES256].ID == "" {
+		t.Fatalf("after NewKeySet on an empty database: got %d keys %v, want one RS256 and one ES256", len(stored), byAlg)
 	}
+	rsID, ecID := byAlg[RS256].ID, byAlg[ES256].ID
 
 	set := jwks(t, ks)
-	if got := kids(set); !slices.Equal(got, []string{stored[0].ID}) {
-		t.Fatalf("JWKS kids: got %v, want [%s]", got, stored[0].ID)
+	if got := kids(set); !slices.Equal(got, sorted(rsID, ecID)) {
+		t.Fatalf("JWKS kids: got %v, want [%s %s]", got, rsID, ecID)
 	}
-	k := set.Keys[0]
-	if k.Algorithm != "RS256" || k.Use != "sig" || !k.IsPublic() {
-		t.Errorf("JWKS key: got alg %q use %q public %v, want RS256, sig, true", k.Algorithm, k.Use, k.IsPublic())
+	for _, k := range set.Keys {
+		want := map[string]string{rsID: RS256, ecID: ES256}[k.KeyID]
+		if k.Algorithm != want || k.Use != "sig" || !k.IsPublic() {
+			t.Errorf("JWKS key %s: got alg %q use %q public %v, want %s, sig, true", k.KeyID, k.Algorithm, k.Use, k.IsPublic(), want)
+		}
 	}
-	pub, ok := k.Key.(*rsa.PublicKey)
+	rsa0 := set.Key(rsID)[0]
+	pub, ok := rsa0.Key.(*rsa.PublicKey)
 	if !ok {
-		t.Fatalf("JWKS key: got %T, want an RSA public key", k.Key)
+		t.Fatalf("JWKS RS256 key: got %T, want an RSA public key", rsa0.Key)
 	}
 	if pub.N.BitLen() < 2048 {
 		t.Errorf("RSA modulus: got %d bits, want at least 2048", pub.N.BitLen())
+	}
+	ec0 := set.Key(ecID)[0]
+	if ecPub, ok := ec0.Key.(*ecdsa.PublicKey); !ok || ecPub.Curve != elliptic.P256() {
+		t.Errorf("JWKS ES256 key: got %T, want a P-256 public key", ec0.Key)
 	}
 	var raw struct {
 		Keys []map[string]any `json:"keys"`
@@ -149,37 +186,73 @@ func TestKeySetFirstKey(t *testing.T) {
 	if err := json.Unmarshal(ks.JWKS(ctx), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
-		if _, ok := raw.Keys[0][private]; ok {
-			t.Errorf("JWKS publishes the private member %q", private)
+	for _, k := range raw.Keys {
+		for _, private := range []string{"d", "p", "q", "dp", "dq", "qi"} {
+			if _, ok := k[private]; ok {
+				t.Errorf("JWKS key %v publishes the private member %q", k["kid"], private)
+			}
 		}
-	}
-	if raw.Keys[0]["kty"] != "RSA" {
-		t.Errorf("kty: got %v, want RSA", raw.Keys[0]["kty"])
+		if want := map[any]string{rsID: "RSA", ecID: "EC"}[k["kid"]]; k["kty"] != want {
+			t.Errorf("key %v: kty %v, want %s", k["kid"], k["kty"], want)
+		}
 	}
 
 	h := jwtHeader(t, sign(t, ks, "alice"))
-	if h["alg"] != "RS256" || h["kid"] != stored[0].ID {
-		t.Errorf("signed header: got alg %v kid %v, want RS256 and %s", h["alg"], h["kid"], stored[0].ID)
+	if h["alg"] != RS256 || h["kid"] != rsID {
+		t.Errorf("signed header: got alg %v kid %v, want RS256 and %s", h["alg"], h["kid"], rsID)
+	}
+	ecToken := signWith(t, ks.Signer(ES256), "alice")
+	if h := jwtHeader(t, ecToken); h["alg"] != ES256 || h["kid"] != ecID {
+		t.Errorf("ES256 signed header: got alg %v kid %v, want ES256 and %s", h["alg"], h["kid"], ecID)
+	}
+	if tok, err := ks.Decode(ctx, ecToken); err != nil || tok.Claims["sub"] != "alice" {
+		t.Errorf("Decode an ES256 token: got %v, %v, want sub alice", tok, err)
 	}
 
-	// A second instance on the same database uses the key; it makes none.
+	// A second instance on the same database uses the keys; it makes none.
 	other, err := NewKeySet(ctx, store, testRetention, clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := kids(jwks(t, other)); !slices.Equal(got, []string{stored[0].ID}) {
-		t.Errorf("second key set: got kids %v, want [%s]", got, stored[0].ID)
+	if got := kids(jwks(t, other)); !slices.Equal(got, sorted(rsID, ecID)) {
+		t.Errorf("second key set: got kids %v, want [%s %s]", got, rsID, ecID)
+	}
+}
+
+// TestKeySetAddsMissingAlgorithm: a database from before ES256 has only
+// RS256 keys; the key set adds an ES256 key and keeps the RS256 one.
+func TestKeySetAddsMissingAlgorithm(t *testing.T) {
+	ctx := context.Background()
+	clock := newFakeClock()
+	store := storagetest.New(t, storagetest.SQLiteDSN(t), clock.Now)
+	rsID, err := GenerateKey(ctx, store, RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := NewKeySet(ctx, store, testRetention, clock.Now)
+	if err != nil {
+		t.Fatalf("NewKeySet: %v", err)
+	}
+	set := jwks(t, ks)
+	if got := algKids(set, RS256); !slices.Equal(got, []string{rsID}) {
+		t.Errorf("RS256 kids: got %v, want [%s]", got, rsID)
+	}
+	if got := algKids(set, ES256); len(got) != 1 || got[0] == rsID {
+		t.Errorf("ES256 kids: got %v, want one new key", got)
+	}
+	if _, err := GenerateKey(ctx, store, "HS256"); err == nil {
+		t.Error("GenerateKey HS256: got no error")
 	}
 }
 
 func TestKeySetRotate(t *testing.T) {
 	ctx := context.Background()
 	ks, _, clock := newKeySet(t)
-	oldID := kids(jwks(t, ks))[0]
+	oldID := algKids(jwks(t, ks), RS256)[0]
+	ecID := algKids(jwks(t, ks), ES256)[0]
 	oldToken := sign(t, ks, "signed-before")
 
-	newID, err := ks.Rotate(ctx)
+	newID, err := ks.Rotate(ctx, RS256)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -189,8 +262,11 @@ func TestKeySetRotate(t *testing.T) {
 	if got := jwtHeader(t, sign(t, ks, "signed-after"))["kid"]; got != newID {
 		t.Errorf("after Rotate: signed with kid %v, want %s", got, newID)
 	}
-	if got := kids(jwks(t, ks)); !slices.Equal(got, sorted(newID, oldID)) {
-		t.Errorf("after Rotate: JWKS kids %v, want [%s %s]", got, newID, oldID)
+	if got := kids(jwks(t, ks)); !slices.Equal(got, sorted(newID, oldID, ecID)) {
+		t.Errorf("after Rotate: JWKS kids %v, want [%s %s %s]", got, newID, oldID, ecID)
+	}
+	if got := jwtHeader(t, signWith(t, ks.Signer(ES256), "x"))["kid"]; got != ecID {
+		t.Errorf("after rotating RS256: ES256 signed with kid %v, want the unrotated %s", got, ecID)
 	}
 	tok, err := ks.Decode(ctx, oldToken)
 	if err != nil {
@@ -202,7 +278,7 @@ func TestKeySetRotate(t *testing.T) {
 
 	// Still published one second before the retention ends...
 	clock.Add(testRetention - time.Second)
-	if got := kids(jwks(t, ks)); !slices.Equal(got, sorted(newID, oldID)) {
+	if got := algKids(jwks(t, ks), RS256); !slices.Equal(got, sorted(newID, oldID)) {
 		t.Errorf("just before the retention ends: JWKS kids %v, want [%s %s]", got, newID, oldID)
 	}
 	if _, err := ks.Decode(ctx, oldToken); err != nil {
@@ -210,8 +286,8 @@ func TestKeySetRotate(t *testing.T) {
 	}
 	// ...and gone at the first reload after it.
 	clock.Add(keyRefresh + time.Second)
-	if got := kids(jwks(t, ks)); !slices.Equal(got, []string{newID}) {
-		t.Errorf("after the retention: JWKS kids %v, want [%s]", got, newID)
+	if got := kids(jwks(t, ks)); !slices.Equal(got, sorted(newID, ecID)) {
+		t.Errorf("after the retention: JWKS kids %v, want [%s %s]", got, newID, ecID)
 	}
 	if _, err := ks.Decode(ctx, oldToken); err == nil {
 		t.Errorf("Decode a token of a key past its retention: got no error")
@@ -229,7 +305,7 @@ func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 		rotate func(t *testing.T, store *storage.Store, clock *storagetest.Clock) string
 	}{
 		{"GenerateKey on the same database", func(t *testing.T, store *storage.Store, _ *storagetest.Clock) string {
-			id, err := GenerateKey(context.Background(), store)
+			id, err := GenerateKey(context.Background(), store, RS256)
 			if err != nil {
 				t.Fatalf("GenerateKey: %v", err)
 			}
@@ -240,7 +316,7 @@ func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewKeySet: %v", err)
 			}
-			id, err := other.Rotate(context.Background())
+			id, err := other.Rotate(context.Background(), RS256)
 			if err != nil {
 				t.Fatalf("Rotate: %v", err)
 			}
@@ -250,7 +326,7 @@ func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ks, store, clock := newKeySet(t)
-			oldID := kids(jwks(t, ks))[0]
+			oldID := algKids(jwks(t, ks), RS256)[0]
 			newID := tc.rotate(t, store, clock)
 
 			check := func(when, wantKid string, wantKids []string) {
@@ -258,7 +334,7 @@ func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 				if got := jwtHeader(t, sign(t, ks, "x"))["kid"]; got != wantKid {
 					t.Errorf("%s: signed with kid %v, want %s", when, got, wantKid)
 				}
-				if got := kids(jwks(t, ks)); !slices.Equal(got, wantKids) {
+				if got := algKids(jwks(t, ks), RS256); !slices.Equal(got, wantKids) {
 					t.Errorf("%s: JWKS kids %v, want %v", when, got, wantKids)
 				}
 			}
@@ -274,14 +350,19 @@ func TestKeySetPicksUpRotationElsewhere(t *testing.T) {
 func TestKeySetDecodeRefuses(t *testing.T) {
 	ctx := context.Background()
 	ks, _, _ := newKeySet(t)
-	kid := kids(jwks(t, ks))[0]
+	kid := algKids(jwks(t, ks), RS256)[0]
+	ecKid := algKids(jwks(t, ks), ES256)[0]
 	foreign, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
 	claims := jwt.MapClaims{"iss": testIssuer, "sub": "mallory", "aud": appID, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-	signWith := func(key *rsa.PrivateKey, kid string) string {
+	forge := func(key crypto.Signer, kid string) string {
 		s := &jwt.DefaultSigner{GetPrivateKey: func(context.Context) (any, error) { return key, nil }}
 		var h jwt.Mapper = &jwt.Headers{}
 		if kid != "" {
@@ -298,7 +379,7 @@ func TestKeySetDecodeRefuses(t *testing.T) {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	// HS256 keyed with the published public key (algorithm confusion).
-	pubDER, err := x509.MarshalPKIXPublicKey(&ks.signing.key.PublicKey)
+	pubDER, err := x509.MarshalPKIXPublicKey(ks.signing[RS256].key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,9 +391,12 @@ func TestKeySetDecodeRefuses(t *testing.T) {
 	tests := []struct {
 		name, token string
 	}{
-		{"foreign key claiming our kid", signWith(foreign, kid)},
-		{"foreign key with an unknown kid", signWith(foreign, "unknown")},
-		{"no kid", signWith(foreign, "")},
+		{"foreign key claiming our kid", forge(foreign, kid)},
+		{"foreign EC key claiming our ES256 kid", forge(foreignEC, ecKid)},
+		{"our RS256 key naming our ES256 kid", forge(ks.signing[RS256].key, ecKid)},
+		{"our ES256 key naming our RS256 kid", forge(ks.signing[ES256].key, kid)},
+		{"foreign key with an unknown kid", forge(foreign, "unknown")},
+		{"no kid", forge(foreign, "")},
 		{"alg none", b64(map[string]string{"alg": "none", "kid": kid}) + "." + b64(claims) + "."},
 		{"HS256 keyed with the public key", hs256},
 		{"garbage", "not.a.jwt"},
@@ -333,8 +417,9 @@ func TestIDTokenSignedWithRotatedKey(t *testing.T) {
 	e := newEnv(t)
 	e.addApp(true)
 	u := e.addUser("alice")
-	oldID := kids(jwks(t, e.p.Keys()))[0]
-	newID, err := e.p.Keys().Rotate(context.Background())
+	oldID := algKids(jwks(t, e.p.Keys()), RS256)[0]
+	ecID := algKids(jwks(t, e.p.Keys()), ES256)[0]
+	newID, err := e.p.Keys().Rotate(context.Background(), RS256)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
@@ -356,8 +441,8 @@ func TestIDTokenSignedWithRotatedKey(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
 		t.Fatal(err)
 	}
-	if got := kids(set); !slices.Equal(got, sorted(newID, oldID)) {
-		t.Errorf("served JWKS kids: got %v, want [%s %s]", got, newID, oldID)
+	if got := kids(set); !slices.Equal(got, sorted(newID, oldID, ecID)) {
+		t.Errorf("served JWKS kids: got %v, want [%s %s %s]", got, newID, oldID, ecID)
 	}
 	keys := set.Key(newID)
 	if len(keys) != 1 {
@@ -381,5 +466,87 @@ func TestIDTokenSignedWithRotatedKey(t *testing.T) {
 	}
 	if claims.Iss != testIssuer || claims.Sub != u.ID || !slices.Equal(claims.Aud, []string{appID}) {
 		t.Errorf("ID token: got iss %q sub %q aud %v, want %s, %s, [%s]", claims.Iss, claims.Sub, claims.Aud, testIssuer, u.ID, appID)
+	}
+}
+
+// TestIDTokenES256: a client registered with ES256 gets ID tokens signed
+// with the ES256 key, from the code and from a refresh, which go-oidc
+// verifies against the served JWKS; an RS256 client on the same provider
+// still gets RS256. After an ES256 rotation the old kid stays published
+// and the old token still verifies.
+func TestIDTokenES256(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	e.addApp(true)
+	es := appClient("es-app")
+	es.SkipConsent, es.IDTokenAlg = true, ES256
+	e.addClient(es, appSecret)
+	u := e.addUser("alice")
+	e.sessions.signIn(u.ID, e.clock.Now().Add(-time.Minute))
+	srv := httptest.NewServer(e.mux)
+	t.Cleanup(srv.Close)
+	verifier := func(clientID string, algs ...string) *gooidc.IDTokenVerifier {
+		keys := gooidc.NewRemoteKeySet(ctx, srv.URL+"/.well-known/jwks.json")
+		return gooidc.NewVerifier(testIssuer, keys, &gooidc.Config{ClientID: clientID, SupportedSigningAlgs: algs})
+	}
+	tokens := func(clientID string) tokenResponse {
+		t.Helper()
+		ar := newAuthRequest(t, clientID)
+		code := codeFrom(t, e.get(ar.url()), ar)
+		rec, tr := e.exchange(t, ar, code, basic(clientID, appSecret))
+		if rec.Code != http.StatusOK || tr.IDToken == "" {
+			t.Fatalf("exchange for %s: got %d %s, want an ID token", clientID, rec.Code, rec.Body)
+		}
+		return tr
+	}
+	ecID := algKids(jwks(t, e.p.Keys()), ES256)[0]
+	rsID := algKids(jwks(t, e.p.Keys()), RS256)[0]
+
+	tr := tokens("es-app")
+	if h := jwtHeader(t, tr.IDToken); h["alg"] != ES256 || h["kid"] != ecID {
+		t.Errorf("ES256 client's ID token header: got alg %v kid %v, want ES256 and %s", h["alg"], h["kid"], ecID)
+	}
+	if _, err := verifier("es-app", ES256).Verify(ctx, tr.IDToken); err != nil {
+		t.Errorf("go-oidc verifies the ES256 ID token: %v", err)
+	}
+	if _, err := verifier("es-app", RS256).Verify(ctx, tr.IDToken); err == nil {
+		t.Error("a verifier that accepts only RS256 took the ES256 ID token")
+	}
+	rec := e.postForm("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, basic("es-app", appSecret))
+	refreshed := decodeToken(t, rec)
+	if rec.Code != http.StatusOK || refreshed.IDToken == "" {
+		t.Fatalf("refresh: got %d %s, want an ID token", rec.Code, rec.Body)
+	}
+	if h := jwtHeader(t, refreshed.IDToken); h["alg"] != ES256 || h["kid"] != ecID {
+		t.Errorf("refreshed ID token header: got alg %v kid %v, want ES256 and %s", h["alg"], h["kid"], ecID)
+	}
+
+	rs := tokens(appID)
+	if h := jwtHeader(t, rs.IDToken); h["alg"] != RS256 || h["kid"] != rsID {
+		t.Errorf("RS256 client's ID token header: got alg %v kid %v, want RS256 and %s", h["alg"], h["kid"], rsID)
+	}
+	if _, err := verifier(appID).Verify(ctx, rs.IDToken); err != nil {
+		t.Errorf("go-oidc verifies the RS256 ID token: %v", err)
+	}
+
+	newID, err := e.p.Keys().Rotate(ctx, ES256)
+	if err != nil {
+		t.Fatalf("Rotate ES256: %v", err)
+	}
+	if got := algKids(jwks(t, e.p.Keys()), ES256); !slices.Equal(got, sorted(newID, ecID)) {
+		t.Errorf("after rotating ES256: ES256 kids %v, want [%s %s]", got, newID, ecID)
+	}
+	if got := algKids(jwks(t, e.p.Keys()), RS256); !slices.Equal(got, []string{rsID}) {
+		t.Errorf("after rotating ES256: RS256 kids %v, want [%s]", got, rsID)
+	}
+	after := tokens("es-app")
+	if h := jwtHeader(t, after.IDToken); h["alg"] != ES256 || h["kid"] != newID {
+		t.Errorf("after rotating ES256: ID token header alg %v kid %v, want ES256 and %s", h["alg"], h["kid"], newID)
+	}
+	v := verifier("es-app", ES256)
+	for _, tok := range []string{tr.IDToken, after.IDToken} {
+		if _, err := v.Verify(ctx, tok); err != nil {
+			t.Errorf("go-oidc verifies %s after the rotation: %v", jwtHeader(t, tok)["kid"], err)
+		}
 	}
 }

@@ -26,6 +26,8 @@ type logoutPage struct {
 // must not be forced on a user by another site). A post_logout_redirect_uri
 // is followed only if it is registered for the client, exactly; otherwise
 // an error page, never a redirect. Each logout is audited as "logout".
+// Clients the ended session signed in to that registered a back-channel
+// logout URI get a logout token, delivered in the background.
 func (p *Provider) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -102,6 +104,9 @@ func (p *Provider) Logout() http.Handler {
 			p.serverError(w, r, "logout", err)
 			return
 		}
+		// Back-Channel Logout 1.0 §2.7: tell the clients the session signed
+		// in to, later, from RunBackchannel.
+		p.queueBackchannelLogouts(w, r, login)
 		ev := storage.AuditEvent{Event: "logout", Outcome: "success", UserID: login.UserID}
 		if hinted {
 			ev.ClientID = clientID

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
-	"github.com/ory/fosite/handler/openid"
 
 	"github.com/twostep/twostep/storage"
 	"github.com/twostep/twostep/templates"
@@ -22,7 +21,9 @@ import (
 var SupportedScopes = []string{"openid", "offline_access", "profile", "email", "groups"}
 
 // DefaultKeyRetention is how long a rotated-out signing key stays in the
-// JWKS, so tokens it signed (an hour's worth) still verify with margin.
+// JWKS. A key must stay published until the longest-lived token it signed
+// has expired; the only tokens twostep signs with these keys are ID tokens,
+// which live an hour, so a day leaves a wide margin.
 const DefaultKeyRetention = 24 * time.Hour
 
 // Sessions is what the authorization and logout endpoints need from the
@@ -55,11 +56,17 @@ type Config struct {
 	// DefaultKeyRetention when zero.
 	KeyRetention time.Duration
 	// Audit receives the provider's security events: "token.issued",
-	// "token.revoked" and "logout". It gets the request too, to add the
-	// caller's address and user agent. Nil is allowed.
+	// "token.revoked", "logout" and "backchannel_logout". It gets the
+	// request too, to add the caller's address and user agent; for
+	// "backchannel_logout" that is twostep's own POST to the client. Nil
+	// is allowed.
 	Audit func(*http.Request, storage.AuditEvent)
 	// Now returns the current time; time.Now when nil.
 	Now func() time.Time
+	// BackchannelInterval is how often RunBackchannel looks for due
+	// back-channel logouts, and the unit of their retry back-off;
+	// DefaultBackchannelInterval when zero.
+	BackchannelInterval time.Duration
 }
 
 // Provider is the OpenID provider.
@@ -74,6 +81,7 @@ type Provider struct {
 	oauth     fosite.OAuth2Provider
 	keys      *KeySet
 	discovery []byte
+	bc        *backchannel
 }
 
 // New composes fosite with twostep's storage and keys. It loads the signing
@@ -118,10 +126,15 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		ClientSecretsHasher:            storage.SecretHasher{},
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 		SendDebugMessagesToClients:     false,
+		// Pushed authorization requests (RFC 9126) are allowed to every
+		// client and required of those registered with RequirePAR.
+		PushedAuthorizeRequestURIPrefix: parURIPrefix,
+		PushedAuthorizeContextLifespan:  parLifetime,
+		IsPushedAuthorizeEnforced:       false,
 	}
 	strategy := compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys, Config: fc},
+		OpenIDConnectTokenStrategy: newIDTokenStrategy(keys, fc),
 		Signer:                     keys,
 	}
 	oauth := compose.Compose(fc, cfg.Store, strategy,
@@ -133,10 +146,11 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 		compose.OAuth2PKCEFactory,
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	p := &Provider{
 		issuer: issuer, store: cfg.Store, pages: cfg.Pages, log: cfg.Logger, sessions: cfg.Sessions,
-		audit: cfg.Audit, now: now, oauth: oauth, keys: keys,
+		audit: cfg.Audit, now: now, oauth: oauth, keys: keys, bc: newBackchannel(cfg.BackchannelInterval),
 	}
 	if p.discovery, err = discoveryDocument(issuer); err != nil {
 		return nil, err

@@ -88,7 +88,7 @@ func (f *fakeSessions) signInWith(userID string, authTime time.Time, acr string,
 	defer f.mu.Unlock()
 	f.login = &storage.LoginSession{
 		ID: "login-" + userID, State: storage.StateDone, UserID: userID, CSRFToken: csrfTokenOf(userID),
-		PasswordAt: authTime, AuthTime: authTime, AMR: amr, ACR: acr,
+		PasswordAt: authTime, AuthTime: authTime, AMR: amr, ACR: acr, SID: sidOf(userID),
 	}
 }
 
@@ -98,6 +98,9 @@ func (f *fakeSessions) signOut() {
 	defer f.mu.Unlock()
 	f.login = nil
 }
+
+// sidOf is the sid of userID's login session.
+func sidOf(userID string) string { return "sid-of-" + userID }
 
 // csrfTokenOf is the CSRF token of userID's login session.
 func csrfTokenOf(userID string) string { return "csrf-token-of-" + userID }
@@ -199,6 +202,7 @@ func newEnv(t *testing.T) *env {
 	mux.Handle("GET /oauth2/auth", p.Authorize())
 	mux.Handle("POST /oauth2/auth", p.Authorize())
 	mux.Handle("POST /oauth2/token", p.Token())
+	mux.Handle("POST /oauth2/par", p.PushedAuthorize())
 	mux.Handle("GET /userinfo", p.UserInfo())
 	mux.Handle("POST /userinfo", p.UserInfo())
 	mux.Handle("POST /oauth2/revoke", p.Revoke())

@@ -14,7 +14,10 @@ import (
 func (p *Provider) Revoke() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := p.oauth.NewRevocationRequest(r.Context(), r)
-		p.oauth.WriteRevocationResponse(r.Context(), w, fositeError(err))
+		if err != nil {
+			err = oauthError(fositeError(err))
+		}
+		p.oauth.WriteRevocationResponse(r.Context(), w, err)
 		if err == nil {
 			p.record(r, storage.AuditEvent{Event: "token.revoked", Outcome: "success", ClientID: authenticatedClientID(r)})
 		}

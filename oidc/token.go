@@ -5,8 +5,6 @@ import (
 	"net/http"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/openid"
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/twostep/twostep/storage"
 )
@@ -21,7 +19,11 @@ var grantTypes = []string{"authorization_code", "refresh_token", "client_credent
 func (p *Provider) Token() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		session := &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+		// RFC 6749 §5.1, §5.2: no response of this endpoint, error or
+		// not, may be cached.
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Pragma", "no-cache")
+		session := newEmptySession()
 		areq, err := p.oauth.NewAccessRequest(ctx, r, session)
 		if err != nil {
 			p.tokenError(w, r, areq, err)
@@ -73,5 +75,5 @@ func (p *Provider) tokenError(w http.ResponseWriter, r *http.Request, areq fosit
 	if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 		p.log.ErrorContext(r.Context(), "token", "err", rfc.ErrorField, "debug", rfc.Debug(), "request_id", w.Header().Get("X-Request-Id"))
 	}
-	p.oauth.WriteAccessError(r.Context(), w, areq, err)
+	p.oauth.WriteAccessError(r.Context(), w, areq, oauthError(err))
 }

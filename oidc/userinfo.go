@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
-	"github.com/ory/fosite/handler/openid"
 
 	"github.com/twostep/twostep/storage"
 )
@@ -15,7 +14,8 @@ import (
 // UserInfo serves /userinfo (OpenID Connect Core §5.3): GET or POST, the
 // access token in the Authorization header or, for POST, in the form body
 // (RFC 6750 §2.1, §2.2). It answers with the claims the token's scopes
-// release, read fresh from the user record.
+// release and those the authorization request's claims parameter asked
+// userinfo for (§5.5), read fresh from the user record.
 func (p *Provider) UserInfo() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -24,7 +24,7 @@ func (p *Provider) UserInfo() http.Handler {
 			bearerError(w, http.StatusUnauthorized, "invalid_request", "No access token was sent.")
 			return
 		}
-		session := openid.NewDefaultSession()
+		session := newEmptySession()
 		use, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, session)
 		if errors.Is(err, storage.ErrUnavailable) {
 			p.log.ErrorContext(ctx, "userinfo", "err", err, "request_id", w.Header().Get("X-Request-Id"))
@@ -53,7 +53,7 @@ func (p *Provider) UserInfo() http.Handler {
 			bearerError(w, status, code, "The user could not be loaded.")
 			return
 		}
-		claims := userClaims(u, ar.GetGrantedScopes())
+		claims := userClaims(u, ar.GetGrantedScopes(), session.UserInfoClaims)
 		claims["sub"] = u.ID
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -78,6 +78,7 @@ func bearerToken(r *http.Request) string {
 
 // bearerError answers as RFC 6750 §3 describes.
 func bearerError(w http.ResponseWriter, status int, code, description string) {
+	description = errorDescription(description)
 	w.Header().Set("WWW-Authenticate", `Bearer error="`+code+`", error_description="`+description+`"`)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")

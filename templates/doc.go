@@ -1,7 +1,9 @@
 // Package templates holds twostep's HTML pages and their stylesheet,
 // embedded in the binary, and renders them with the headers every page
-// needs: a strict Content-Security-Policy (no scripts at all, styles only
-// from the stylesheet, no framing), no caching, no sniffing, no referrer.
+// needs: a strict Content-Security-Policy (no scripts, styles only from
+// the stylesheet, no framing), no caching, no sniffing, no referrer. The
+// one exception is the form_post page (FormPost), whose policy allows the
+// single script that submits its form, by its hash.
 //
 // Every word the pages show comes from its message catalogue, in English,
 // French and German (messages_*.go): templates call {{t "key"}}, Go code

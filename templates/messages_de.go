@@ -24,6 +24,9 @@ var german = map[string]string{
 	"request.completed": "Diese Anmeldeanfrage wurde bereits abgeschlossen. Kehren Sie zur Anwendung zurück und melden Sie sich erneut an.",
 	"request.invalid":   "Die Anwendung hat eine ungültige Anmeldeanfrage gesendet: {detail}",
 
+	"formpost.title":    "Zurück zur Anwendung",
+	"formpost.noscript": "Wählen Sie „Weiter“, um zur Anwendung zurückzukehren.",
+
 	"login.title":            "Anmelden",
 	"login.title_client":     "Bei {client} anmelden",
 	"login.username":         "Benutzername",

@@ -24,6 +24,9 @@ var english = map[string]string{
 	"request.completed": "This sign-in request was already completed. Go back to the application and sign in again.",
 	"request.invalid":   "The application sent an invalid sign-in request: {detail}",
 
+	"formpost.title":    "Returning to the application",
+	"formpost.noscript": "Select Continue to return to the application.",
+
 	"login.title":            "Sign in",
 	"login.title_client":     "Sign in to {client}",
 	"login.username":         "Username",

@@ -25,6 +25,9 @@ var french = map[string]string{
 	"request.completed": "Cette demande de connexion a déjà été traitée. Revenez à l’application et connectez-vous à nouveau.",
 	"request.invalid":   "L’application a envoyé une demande de connexion non valide\u00a0: {detail}",
 
+	"formpost.title":    "Retour à l’application",
+	"formpost.noscript": "Sélectionnez Continuer pour revenir à l’application.",
+
 	"login.title":            "Se connecter",
 	"login.title_client":     "Se connecter à {client}",
 	"login.username":         "Nom d’utilisateur",

@@ -2,10 +2,13 @@ package templates
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 )
 
 //go:embed *.html
@@ -89,6 +92,11 @@ func SetHeaders(h http.Header) {
 // page is rendered into a buffer first, so a template error yields a plain
 // 500, not half a page.
 func (p *Pages) Render(w http.ResponseWriter, l Lang, status int, name string, data any) {
+	p.render(w, l, status, name, data, ContentSecurityPolicy)
+}
+
+// render is Render with the page's Content-Security-Policy.
+func (p *Pages) render(w http.ResponseWriter, l Lang, status int, name string, data any, csp string) {
 	t, ok := p.sets[l]
 	if !ok {
 		t = p.sets[English]
@@ -100,9 +108,45 @@ func (p *Pages) Render(w http.ResponseWriter, l Lang, status int, name string, d
 		return
 	}
 	SetHeaders(w.Header())
+	w.Header().Set("Content-Security-Policy", csp)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	buf.WriteTo(w)
+}
+
+// FormPost is an authorization response carried to the client by the
+// browser (OAuth 2.0 Form Post Response Mode §2): a form that posts
+// Fields to Action.
+type FormPost struct {
+	// Action is the client's redirect_uri. The caller vouches for it (it
+	// is registered for the client): it is used whatever its scheme, as a
+	// native application's may be.
+	Action string
+	// Fields are the response's parameters, posted as hidden fields.
+	Fields url.Values
+}
+
+// formPostScript submits the form of formpost.html as soon as it loads.
+const formPostScript = "document.forms[0].submit();"
+
+// FormPostCSP is the Content-Security-Policy of the form_post page:
+// ContentSecurityPolicy, plus the page's one script, allowed by its
+// SHA-256 (CSP Level 2 hash-source) and nothing else. Like every page's,
+// it has no form-action directive, so the form may post to any client.
+func FormPostCSP() string {
+	sum := sha256.Sum256([]byte(formPostScript))
+	return ContentSecurityPolicy + "; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}
+
+// FormPost writes formpost.html in language l: the form with resp's
+// fields, submitted by a script FormPostCSP allows, or by the user with
+// a button when scripts are off.
+func (p *Pages) FormPost(w http.ResponseWriter, l Lang, resp FormPost) {
+	p.render(w, l, http.StatusOK, "formpost.html", struct {
+		Action template.URL
+		Fields url.Values
+		Script template.JS
+	}{template.URL(resp.Action), resp.Fields, template.JS(formPostScript)}, FormPostCSP())
 }
 
 // ErrorPage is the data of error.html.
