@@ -331,7 +331,8 @@ func TestAdminActionsAudited(t *testing.T) {
 		{"admin.user.disable", "carol", ""},
 		{"admin.client.add", "", "svc"},
 		{"admin.client.remove", "", "svc"},
-		{"admin.keys.rotate", "", ""},
+		{"admin.keys.rotate", "", ""}, // RS256
+		{"admin.keys.rotate", "", ""}, // ES256
 		{"admin.keys.rotate_secrets", "", ""},
 	}
 	if len(events) != len(want) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -18,7 +19,9 @@ import (
 const clientUsage = `usage:
   twostep client add --id ID --redirect-uri URI [--redirect-uri URI ...]
                      [--post-logout-redirect-uri URI ...] [--name N]
-                     [--public] [--no-pkce] [--skip-consent] [--json]
+                     [--public] [--no-pkce] [--skip-consent] [--require-par]
+                     [--id-token-alg RS256|ES256] [--backchannel-logout-uri URI]
+                     [--json]
   twostep client list
   twostep client show ID
   twostep client remove ID
@@ -45,6 +48,9 @@ func runClient(ctx context.Context, e env, args []string) error {
 		id, name                            string
 		redirects, logoutRedirects          listFlag
 		public, noPKCE, skipConsent, asJSON bool
+		requirePAR                          bool
+		idTokenAlg                          string
+		backchannelURI                      string
 	)
 	switch sub {
 	case "add":
@@ -55,6 +61,10 @@ func runClient(ctx context.Context, e env, args []string) error {
 		fs.BoolVar(&public, "public", false, "a public client (no secret; PKCE required)")
 		fs.BoolVar(&noPKCE, "no-pkce", false, "do not require PKCE from this confidential client")
 		fs.BoolVar(&skipConsent, "skip-consent", false, "never ask users for consent (first-party apps)")
+		fs.BoolVar(&requirePAR, "require-par", false, "accept only pushed authorization requests (RFC 9126) from this client")
+		fs.StringVar(&idTokenAlg, "id-token-alg", oidc.RS256, "algorithm that signs this client's ID tokens: RS256 or ES256")
+		fs.StringVar(&backchannelURI, "backchannel-logout-uri", "",
+			"where a logout token is POSTed when a user signed in to this client logs out (https, or http on localhost)")
 		fs.BoolVar(&asJSON, "json", false, `print {"client_id","client_secret"} as JSON`)
 	case "list", "show", "remove":
 	default:
@@ -78,6 +88,18 @@ func runClient(ctx context.Context, e env, args []string) error {
 	if sub == "add" {
 		if c, err = newClient(id, name, redirects, logoutRedirects, public, noPKCE, skipConsent); err != nil {
 			return err
+		}
+		if !slices.Contains(oidc.Algorithms, idTokenAlg) {
+			return fmt.Errorf("client add: --id-token-alg %q: want %s", idTokenAlg, strings.Join(oidc.Algorithms, " or "))
+		}
+		c.RequirePAR, c.IDTokenAlg = requirePAR, idTokenAlg
+		if backchannelURI != "" {
+			// Back-Channel Logout 1.0 §2.2: no fragment; https, or http
+			// on loopback, as for redirect URIs.
+			if err := validRedirectURI(backchannelURI); err != nil {
+				return fmt.Errorf("client add: --backchannel-logout-uri: %w", err)
+			}
+			c.BackchannelLogoutURI = backchannelURI
 		}
 	}
 	store, _, err := db.open(ctx, e, storage.Options{})
@@ -132,9 +154,9 @@ func runClient(ctx context.Context, e env, args []string) error {
 			return err
 		}
 		w := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(w, "id:\t%s\nname:\t%s\ntype:\t%s\nredirect uris:\t%s\npost-logout redirect uris:\t%s\ngrant types:\t%s\nscopes:\t%s\npkce required:\t%t\nskip consent:\t%t\ncreated:\t%s\n",
+		fmt.Fprintf(w, "id:\t%s\nname:\t%s\ntype:\t%s\nredirect uris:\t%s\npost-logout redirect uris:\t%s\ngrant types:\t%s\nscopes:\t%s\npkce required:\t%t\nskip consent:\t%t\npar required:\t%t\nid token alg:\t%s\nbackchannel logout uri:\t%s\ncreated:\t%s\n",
 			c.ID, c.Name, clientType(c), strings.Join(c.RedirectURIs, " "), strings.Join(c.PostLogoutRedirectURIs, " "),
-			strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.RequirePKCE, c.SkipConsent,
+			strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), c.RequirePKCE, c.SkipConsent, c.RequirePAR, c.IDTokenAlg, c.BackchannelLogoutURI,
 			c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
 		return w.Flush()
 	case "remove":

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,7 +15,9 @@ import (
 
 const keysUsage = `usage:
   twostep keys list             list the token signing keys
-  twostep keys rotate           start signing with a new signing key
+  twostep keys rotate [--alg RS256|ES256|all]
+                                start signing with a new signing key of the
+                                algorithm (default all: one of each)
   twostep keys rotate-secrets   re-encrypt the database under the first key of TWOSTEP_SECRET_KEYS
 `
 
@@ -30,8 +34,19 @@ func runKeys(ctx context.Context, e env, args []string) error {
 	fs := newFlagSet("keys "+sub, e)
 	var db dbFlags
 	db.register(fs, e)
+	alg := "all"
+	if sub == "rotate" {
+		fs.StringVar(&alg, "alg", "all", "algorithm of the key to rotate: RS256, ES256 or all")
+	}
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
+	}
+	algs := oidc.Algorithms
+	if alg != "all" {
+		if !slices.Contains(oidc.Algorithms, alg) {
+			return fmt.Errorf("keys rotate: --alg %q: want %s or all", alg, strings.Join(oidc.Algorithms, ", "))
+		}
+		algs = []string{alg}
 	}
 	store, ring, err := db.open(ctx, e, storage.Options{})
 	if err != nil {
@@ -40,12 +55,18 @@ func runKeys(ctx context.Context, e env, args []string) error {
 	defer store.Close()
 	switch sub {
 	case "rotate":
-		id, err := oidc.GenerateKey(ctx, store)
-		if err != nil {
-			return err
+		for _, alg := range algs {
+			id, err := oidc.GenerateKey(ctx, store, alg)
+			if err != nil {
+				return err
+			}
+			cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.keys.rotate", Detail: alg + " signing key " + id})
+			fmt.Fprintf(e.stdout, "new %s signing key %s\n", alg, id)
 		}
-		cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.keys.rotate", Detail: "signing key " + id})
-		fmt.Fprintf(e.stdout, "new signing key %s; the previous key stays in the JWKS for %s\n", id, oidc.DefaultKeyRetention)
+		// The retention outlasts every token an old key signed (ID tokens
+		// live an hour); running instances pick the new key up within a
+		// minute.
+		fmt.Fprintf(e.stdout, "the previous key stays in the JWKS for %s, so the tokens it signed still verify\n", oidc.DefaultKeyRetention)
 		return nil
 	case "rotate-secrets":
 		return rotateSecrets(ctx, e, store, ring)

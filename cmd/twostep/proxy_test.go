@@ -95,6 +95,7 @@ func TestServeFlagErrors(t *testing.T) {
 		{"no lock", []string{"--login-lock-for", "0s"}, "--login-lock-for 0s"},
 		{"bad proxy", []string{"--trusted-proxies", "10.0.0.0/8,nonsense"}, `--trusted-proxies: "nonsense"`},
 		{"negative remember", []string{"--remember-device", "-1h"}, "--remember-device must not be negative"},
+		{"no back-channel interval", []string{"--backchannel-interval", "0s"}, "--backchannel-interval must be positive"},
 		{"logo not an image", []string{"--brand-logo", gif}, "--brand-logo " + gif + ": the logo is not a PNG, JPEG or SVG image"},
 		{"logo too large", []string{"--brand-logo", big}, "--brand-logo " + big + ": the logo is larger than 256 KiB"},
 		{"no logo file", []string{"--brand-logo", missing}, "--brand-logo " + missing + ": open " + missing},

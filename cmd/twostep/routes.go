@@ -22,6 +22,7 @@ func routes(mux *http.ServeMux, p *oidc.Provider, lh *login.Handler, ch *consent
 	mux.Handle("GET /oauth2/auth", p.Authorize())
 	mux.Handle("POST /oauth2/auth", p.Authorize())
 	mux.Handle("POST /oauth2/token", p.Token())
+	mux.Handle("POST /oauth2/par", p.PushedAuthorize())
 	mux.Handle("GET /userinfo", p.UserInfo())
 	mux.Handle("POST /userinfo", p.UserInfo())
 	mux.Handle("POST /oauth2/revoke", p.Revoke())

@@ -550,8 +550,8 @@ func TestRotateSecrets(t *testing.T) {
 
 		both := &instance{database: database, getenv: ring(k2 + "," + k1)}
 		out, err := both.cli(t, "", "keys", "rotate-secrets")
-		if err != nil || !regexp.MustCompile(`\b3\b`).MatchString(out) {
-			t.Fatalf("keys rotate-secrets: got %v\n%s\nwant 3 values re-encrypted (2 TOTP secrets, 1 signing key)", err, out)
+		if err != nil || !regexp.MustCompile(`\b4\b`).MatchString(out) {
+			t.Fatalf("keys rotate-secrets: got %v\n%s\nwant 4 values re-encrypted (2 TOTP secrets, an RS256 and an ES256 signing key)", err, out)
 		}
 		if out, err := both.cli(t, "", "keys", "rotate-secrets"); err != nil || !regexp.MustCompile(`\b0\b`).MatchString(out) {
 			t.Errorf("second rotate-secrets: got %v\n%s\nwant nothing left to re-encrypt", err, out)

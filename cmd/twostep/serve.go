@@ -38,6 +38,9 @@ type serveFlags struct {
 	auditRetention  time.Duration
 	shutdownTimeout time.Duration
 	rememberDevice  time.Duration
+	// backchannelEvery is how often due back-channel logouts are looked
+	// for, and the unit of their retry back-off.
+	backchannelEvery time.Duration
 	// Password throttling: per username, and per client address.
 	loginBackoffAfter int
 	loginLockAfter    int
@@ -72,6 +75,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 	fs.DurationVar(&f.auditRetention, "audit-retention", 90*24*time.Hour, "how long audit events are kept (0: forever)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 	fs.DurationVar(&f.rememberDevice, "remember-device", 0, `how long a browser may skip the code after "remember this device", e.g. 720h (0: never)`)
+	fs.DurationVar(&f.backchannelEvery, "backchannel-interval", oidc.DefaultBackchannelInterval,
+		"how often back-channel logouts due for delivery are looked for; failed ones are retried after 3, 9, 27 and 81 intervals")
 	account, ip := login.DefaultAccountThrottle(), login.DefaultIPThrottle()
 	fs.IntVar(&f.loginBackoffAfter, "login-backoff-after", account.After, "wrong passwords for one username before each further one is delayed (1s, doubling)")
 	fs.IntVar(&f.loginLockAfter, "login-lock-after", account.LockAfter, "wrong passwords for one username from which it is locked for --login-lock-for")
@@ -184,6 +189,9 @@ func (f *serveFlags) check() (settings, error) {
 		return s, fmt.Errorf("--remember-device must not be negative, got %s", f.rememberDevice)
 	}
 	s.remember = f.rememberDevice
+	if f.backchannelEvery <= 0 {
+		return s, fmt.Errorf("--backchannel-interval must be positive, got %s", f.backchannelEvery)
+	}
 	brand := templates.Brand{Name: f.brandName}
 	if f.brandLogo != "" {
 		if brand.Logo, err = readLogo(f.brandLogo); err != nil {
@@ -248,6 +256,7 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 	provider, err := oidc.New(ctx, oidc.Config{
 		Issuer: set.issuer.String(), Store: store, Pages: pages, Logger: logger, Sessions: lh,
 		HMACSecret: k.hmac(), RotatedHMACSecrets: k.rotatedHMAC(), Audit: audit.record,
+		BackchannelInterval: f.backchannelEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -296,6 +305,18 @@ func (s *server) serve(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	go s.cleanup(ctx)
+	// Back-channel logouts are delivered until serve returns, and the
+	// store (closed after it) is not used after that.
+	deliverCtx, stopDelivery := context.WithCancel(ctx)
+	delivered := make(chan struct{})
+	go func() {
+		defer close(delivered)
+		s.provider.RunBackchannel(deliverCtx)
+	}()
+	defer func() {
+		stopDelivery()
+		<-delivered
+	}()
 	errc := make(chan error, 1)
 	go func() { errc <- httpServer.Serve(s.listener) }()
 	s.log.Info("twostep listening", "addr", s.listener.Addr().String(), "issuer", s.flags.issuer, "database", s.store.Dialect())
