@@ -191,6 +191,22 @@ func (s *Store) ListClients(ctx context.Context) ([]*Client, error) {
 	return clients, nil
 }
 
+// UpdateClient replaces every field of the client with c's ID but its ID
+// and creation time. An unknown ID is ErrNotFound.
+func (s *Store) UpdateClient(ctx context.Context, c *Client) error {
+	if c.IDTokenAlg == "" {
+		c.IDTokenAlg = "RS256"
+	}
+	n, err := s.exec(ctx, "update client",
+		`UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?, post_logout_redirect_uris = ?,
+			grant_types = ?, response_types = ?, scopes = ?, public = ?, require_pkce = ?, skip_consent = ?,
+			require_par = ?, id_token_signed_response_alg = ?, backchannel_logout_uri = ? WHERE id = ?`,
+		c.SecretHash, c.Name, jsonList(c.RedirectURIs), jsonList(c.PostLogoutRedirectURIs),
+		jsonList(c.GrantTypes), jsonList(c.ResponseTypes), jsonList(c.Scopes),
+		c.Public, c.RequirePKCE, c.SkipConsent, c.RequirePAR, c.IDTokenAlg, c.BackchannelLogoutURI, c.ID)
+	return oneRow("update client", n, err)
+}
+
 // DeleteClient removes a client with its grants, codes, tokens and
 // back-channel logouts, in one transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {

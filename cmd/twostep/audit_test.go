@@ -201,8 +201,8 @@ func TestHSTS(t *testing.T) {
 // line, with usernames, and filters by user, age and count.
 func TestAuditCLI(t *testing.T) {
 	in := cliInstance(t)
-	mustCLI(t, in, "password123\n", "user", "add", "alice", "--password-stdin")
-	mustCLI(t, in, "password123\n", "user", "add", "bob", "--password-stdin")
+	mustCLI(t, in, "a long enough password\n", "user", "add", "alice", "--password-stdin")
+	mustCLI(t, in, "a long enough password\n", "user", "add", "bob", "--password-stdin")
 	mustCLI(t, in, "", "client", "add", "--id", "app", "--redirect-uri", "https://app.example/cb")
 	store := openTestStore(t, in)
 	ctx := context.Background()

@@ -604,8 +604,9 @@ func TestCLI(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"duplicate user", "password123\n", []string{"user", "add", "carol", "--password-stdin"}, "already exists"},
-		{"short password", "short\n", []string{"user", "add", "dave", "--password-stdin"}, "too short"},
+		{"duplicate user", "a long enough password\n", []string{"user", "add", "carol", "--password-stdin"}, "already exists"},
+		{"short password", "short\n", []string{"user", "add", "dave", "--password-stdin"}, "at least 12 characters long"},
+		{"breached password", "qwerty123456\n", []string{"user", "add", "dave", "--password-stdin"}, "common breached passwords"},
 		{"passwd needs stdin flag", "", []string{"user", "passwd", "carol"}, "--password-stdin is required"},
 		{"unknown user", "", []string{"user", "show", "nobody"}, `no user "nobody"`},
 		{"client without redirect", "", []string{"client", "add", "--id", "x"}, "--redirect-uri is required"},

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -18,18 +19,34 @@ import (
 )
 
 const userUsage = `usage:
-  twostep user add NAME [--email E] [--email-verified] [--name "Full Name"] [--groups a,b] [--password-stdin]
+  twostep user add NAME [--email E] [--email-verified] [--name "Full Name"] [--groups a,b] [--password-stdin] [--min-password-length N]
   twostep user list
   twostep user show NAME
   twostep user disable NAME
-  twostep user passwd NAME --password-stdin
+  twostep user passwd NAME --password-stdin [--min-password-length N]
   twostep user reset-totp NAME
   twostep user unlock NAME
   twostep user devices NAME [--revoke ID | --revoke-all]
 `
 
-// minPasswordLength follows NIST SP 800-63B §5.1.1.2.
-const minPasswordLength = 8
+// policyFlags configure the login.PasswordPolicy new passwords must pass.
+type policyFlags struct {
+	minLength int
+}
+
+func (f *policyFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.minLength, "min-password-length", login.DefaultMinPasswordLength,
+		fmt.Sprintf("fewest characters a new password may have (%d to %d)", login.MinPasswordLength, login.MaxPasswordLength))
+}
+
+// policy is the configured policy, or an error if the flags are out of range.
+func (f *policyFlags) policy() (login.PasswordPolicy, error) {
+	if f.minLength < login.MinPasswordLength || f.minLength > login.MaxPasswordLength {
+		return login.PasswordPolicy{}, fmt.Errorf("--min-password-length %d: want %d to %d (NIST SP 800-63B §5.1.1.2)",
+			f.minLength, login.MinPasswordLength, login.MaxPasswordLength)
+	}
+	return login.PasswordPolicy{MinLength: f.minLength}, nil
+}
 
 func runUser(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
@@ -43,6 +60,7 @@ func runUser(ctx context.Context, e env, args []string) error {
 	var (
 		email, name, groups, revoke       string
 		emailVerified, fromStd, revokeAll bool
+		pf                                policyFlags
 	)
 	switch sub {
 	case "add":
@@ -51,8 +69,10 @@ func runUser(ctx context.Context, e env, args []string) error {
 		fs.StringVar(&name, "name", "", "full name")
 		fs.StringVar(&groups, "groups", "", "comma-separated groups")
 		fs.BoolVar(&fromStd, "password-stdin", false, "read the password from standard input instead of generating one")
+		pf.register(fs)
 	case "passwd":
 		fs.BoolVar(&fromStd, "password-stdin", false, "read the new password from standard input (required)")
+		pf.register(fs)
 	case "devices":
 		fs.StringVar(&revoke, "revoke", "", "forget the remembered device with this ID (or a unique prefix of it)")
 		fs.BoolVar(&revokeAll, "revoke-all", false, "forget every remembered device of the user")
@@ -79,7 +99,10 @@ func runUser(ctx context.Context, e env, args []string) error {
 	}
 
 	// Validate everything before touching the database.
-	var password string
+	var (
+		password string
+		policy   login.PasswordPolicy
+	)
 	switch sub {
 	case "add":
 		if err := validUsername(username); err != nil {
@@ -87,6 +110,9 @@ func runUser(ctx context.Context, e env, args []string) error {
 		}
 		if email != "" && !strings.Contains(email, "@") {
 			return fmt.Errorf("user add: %q is not an email address", email)
+		}
+		if policy, err = pf.policy(); err != nil {
+			return fmt.Errorf("user add: %w", err)
 		}
 		if fromStd {
 			if password, err = readPassword(e.stdin); err != nil {
@@ -96,6 +122,9 @@ func runUser(ctx context.Context, e env, args []string) error {
 	case "passwd":
 		if !fromStd {
 			return errors.New("user passwd: --password-stdin is required (passwords never go in flags)")
+		}
+		if policy, err = pf.policy(); err != nil {
+			return fmt.Errorf("user passwd: %w", err)
 		}
 		if password, err = readPassword(e.stdin); err != nil {
 			return err
@@ -114,7 +143,7 @@ func runUser(ctx context.Context, e env, args []string) error {
 
 	switch sub {
 	case "add":
-		return userAdd(ctx, e, store, username, email, emailVerified, name, groups, password)
+		return userAdd(ctx, e, store, username, email, emailVerified, name, groups, password, policy)
 	case "list":
 		return userList(ctx, e, store)
 	}
@@ -130,12 +159,14 @@ func runUser(ctx context.Context, e env, args []string) error {
 	case "show":
 		return userShow(ctx, e, store, u)
 	case "disable":
-		if err := store.SetUserDisabled(ctx, u.ID, true); err != nil {
+		if err := setUserDisabled(ctx, store, audit.recordCLI, u, true); err != nil {
 			return err
 		}
-		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.disable", UserID: u.ID})
 		fmt.Fprintf(e.stdout, "user %s disabled; their sessions and tokens are revoked\n", u.Username)
 	case "passwd":
+		if err := policy.Check(password, u.Username, u.Email); err != nil {
+			return fmt.Errorf("user passwd: %w", err)
+		}
 		hash, err := login.NewHasher(login.DefaultParams()).Hash(password)
 		if err != nil {
 			return err
@@ -146,10 +177,9 @@ func runUser(ctx context.Context, e env, args []string) error {
 		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.passwd", UserID: u.ID})
 		fmt.Fprintf(e.stdout, "password of %s changed; their sessions are ended and remembered devices forgotten\n", u.Username)
 	case "reset-totp":
-		if err := store.ResetTOTP(ctx, u.ID); err != nil {
+		if err := resetTOTP(ctx, store, audit.recordCLI, u); err != nil {
 			return err
 		}
-		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.reset_totp", UserID: u.ID})
 		fmt.Fprintf(e.stdout, "authenticator of %s reset: recovery codes and remembered devices are void, "+
 			"and the next login shows a new QR code\n", u.Username)
 	case "unlock":
@@ -191,11 +221,9 @@ func lockState(u storage.User) string {
 // userUnlock lifts the lock of wrong codes and the password back-off on
 // the username, and says which of them there was.
 func userUnlock(ctx context.Context, e env, store *storage.Store, audit *auditor, u storage.User) error {
-	if err := login.Unlock(ctx, store, u); err != nil {
+	if err := unlockUser(ctx, store, audit.recordCLI, u); err != nil {
 		return err
 	}
-	audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.unlock", UserID: u.ID,
-		Detail: fmt.Sprintf("%d wrong codes cleared", u.FailedCodes)})
 	switch {
 	case u.FailedCodes >= login.MaxAccountCodes:
 		fmt.Fprintf(e.stdout, "user %s unlocked: the lock after %d wrong codes is lifted\n", u.Username, u.FailedCodes)
@@ -275,43 +303,115 @@ func findDevice(devices []storage.Device, prefix string) (storage.Device, error)
 	return storage.Device{}, fmt.Errorf("%d devices whose ID starts with %q: give more of it", len(found), prefix)
 }
 
-func userAdd(ctx context.Context, e env, store *storage.Store, username, email string, emailVerified bool, name, groups, password string) error {
-	generated := password == ""
-	if generated {
-		var err error
-		if password, err = randomString(18); err != nil {
-			return err
-		}
-	}
-	hash, err := login.NewHasher(login.DefaultParams()).Hash(password)
-	if err != nil {
-		return err
-	}
-	id, err := randomString(16)
-	if err != nil {
-		return err
-	}
+func userAdd(ctx context.Context, e env, store *storage.Store, username, email string, emailVerified bool, name, groups, password string, policy login.PasswordPolicy) error {
 	var groupList []string
 	for _, g := range strings.Split(groups, ",") {
 		if g = strings.TrimSpace(g); g != "" {
 			groupList = append(groupList, g)
 		}
 	}
-	err = store.CreateUser(ctx, storage.User{
-		ID: id, Username: username, Email: email, EmailVerified: emailVerified, Name: name,
-		Groups: groupList, PasswordHash: hash,
+	u, generated, err := createUser(ctx, store, cliAuditor(e, store).recordCLI, newUser{
+		Username: username, Email: email, EmailVerified: emailVerified, Name: name, Groups: groupList, Password: password,
+		Policy: policy,
 	})
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return fmt.Errorf("user add: a user named %q already exists", username)
-	}
 	if err != nil {
 		return err
 	}
-	cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.user.add", UserID: id})
-	fmt.Fprintf(e.stdout, "user %s added (subject %s)\n", username, id)
-	if generated {
-		fmt.Fprintf(e.stdout, "password: %s\n(shown once; the first login enrols an authenticator app)\n", password)
+	fmt.Fprintf(e.stdout, "user %s added (subject %s)\n", u.Username, u.ID)
+	if generated != "" {
+		fmt.Fprintf(e.stdout, "password: %s\n(shown once; the first login enrols an authenticator app)\n", generated)
 	}
+	return nil
+}
+
+// newUser is what `user add` and POST /admin/users create a user from.
+type newUser struct {
+	Username      string   `json:"username"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	Groups        []string `json:"groups"`
+	// Password is "" for one to be generated.
+	Password string `json:"password"`
+	// Policy is what Password must pass; the zero value is
+	// login.DefaultPasswordPolicy.
+	Policy login.PasswordPolicy `json:"-"`
+}
+
+// createUser validates in, creates the user and records the action: the one
+// code path of `user add` and POST /admin/users. generated is the
+// password it made up when in had none, to be shown once.
+func createUser(ctx context.Context, store *storage.Store, record recordFunc, in newUser) (u storage.User, generated string, err error) {
+	if err := validUsername(in.Username); err != nil {
+		return u, "", badInput(err)
+	}
+	if in.Email != "" && !strings.Contains(in.Email, "@") {
+		return u, "", badInput(fmt.Errorf("user add: %q is not an email address", in.Email))
+	}
+	password := in.Password
+	if password == "" {
+		if password, err = randomString(18); err != nil {
+			return u, "", err
+		}
+		generated = password
+	} else if err := in.Policy.Check(password, in.Username, in.Email); err != nil {
+		return u, "", badInput(fmt.Errorf("user add: %w", err))
+	}
+	hash, err := login.NewHasher(login.DefaultParams()).Hash(password)
+	if err != nil {
+		return u, "", err
+	}
+	id, err := randomString(16)
+	if err != nil {
+		return u, "", err
+	}
+	u = storage.User{
+		ID: id, Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name,
+		Groups: in.Groups, PasswordHash: hash,
+	}
+	err = store.CreateUser(ctx, u)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return u, "", conflict(fmt.Errorf("user add: a user named %q already exists", in.Username))
+	}
+	if err != nil {
+		return u, "", err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.user.add", UserID: id})
+	return u, generated, nil
+}
+
+// setUserDisabled disables (revoking the user's sessions and tokens) or
+// enables a user, and records the action.
+func setUserDisabled(ctx context.Context, store *storage.Store, record recordFunc, u storage.User, disabled bool) error {
+	if err := store.SetUserDisabled(ctx, u.ID, disabled); err != nil {
+		return err
+	}
+	event := "admin.user.enable"
+	if disabled {
+		event = "admin.user.disable"
+	}
+	record(ctx, storage.AuditEvent{Event: event, UserID: u.ID})
+	return nil
+}
+
+// resetTOTP forgets the user's authenticator, recovery codes and
+// remembered devices, and records the action.
+func resetTOTP(ctx context.Context, store *storage.Store, record recordFunc, u storage.User) error {
+	if err := store.ResetTOTP(ctx, u.ID); err != nil {
+		return err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.user.reset_totp", UserID: u.ID})
+	return nil
+}
+
+// unlockUser lifts the lock of wrong codes and the password back-off on
+// the username, and records the action.
+func unlockUser(ctx context.Context, store *storage.Store, record recordFunc, u storage.User) error {
+	if err := login.Unlock(ctx, store, u); err != nil {
+		return err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.user.unlock", UserID: u.ID,
+		Detail: fmt.Sprintf("%d wrong codes cleared", u.FailedCodes)})
 	return nil
 }
 
@@ -355,11 +455,7 @@ func readPassword(r io.Reader) (string, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password: %w", err)
 	}
-	password := strings.TrimRight(line, "\r\n")
-	if len([]rune(password)) < minPasswordLength {
-		return "", fmt.Errorf("the password on standard input is too short: want at least %d characters", minPasswordLength)
-	}
-	return password, nil
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

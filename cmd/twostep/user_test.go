@@ -16,7 +16,7 @@ import (
 // devices` through run against a locked user with remembered devices.
 func TestUserUnlockAndDevices(t *testing.T) {
 	in := cliInstance(t)
-	mustCLI(t, in, "password123\n", "user", "add", "alice", "--password-stdin")
+	mustCLI(t, in, "a long enough password\n", "user", "add", "alice", "--password-stdin")
 	store := openTestStore(t, in)
 	ctx := context.Background()
 	alice, err := store.GetUserByUsername(ctx, "alice")
@@ -140,4 +140,55 @@ func TestUserUnlockAndDevices(t *testing.T) {
 			t.Errorf("user %s nobody: got %v, want no user", sub, err)
 		}
 	}
+}
+
+// TestUserPasswordPolicy: `user add --password-stdin` and `user passwd`
+// refuse a password that fails login.PasswordPolicy, say why, exit
+// non-zero and write nothing.
+func TestUserPasswordPolicy(t *testing.T) {
+	in := cliInstance(t)
+	mustCLI(t, in, "a long enough password\n", "user", "add", "carol", "--email", "Carol@example.com", "--password-stdin")
+	store := openTestStore(t, in)
+	ctx := context.Background()
+	before, err := store.GetUserByUsername(ctx, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		stdin   string
+		args    []string
+		wantErr string
+	}{
+		{"add: 11 characters", "eleven char\n", []string{"user", "add", "dave", "--password-stdin"}, "at least 12 characters long, got 11"},
+		{"add: 129 characters", strings.Repeat("x", 129) + "\n", []string{"user", "add", "dave", "--password-stdin"}, "at most 128 characters long"},
+		{"add: breached", "1qaz2wsx3edc\n", []string{"user", "add", "dave", "--password-stdin"},
+			"password refused: it is in a list of common breached passwords; choose another"},
+		{"add: the username", "Dave.Longname\n", []string{"user", "add", "dave.longname", "--password-stdin"}, "must not be your username or email"},
+		{"add: the email", "dave@example.com\n", []string{"user", "add", "dave", "--email", "DAVE@example.com", "--password-stdin"}, "must not be your username or email"},
+		{"add: below a raised minimum", "fifteen chars!!\n", []string{"user", "add", "dave", "--password-stdin", "--min-password-length", "16"}, "at least 16 characters"},
+		{"add: minimum below NIST's", "a long enough password\n", []string{"user", "add", "dave", "--password-stdin", "--min-password-length", "6"}, "--min-password-length 6: want 8 to 128"},
+		{"passwd: short", "short\n", []string{"user", "passwd", "carol", "--password-stdin"}, "at least 12 characters"},
+		{"passwd: breached", "qwerty123456\n", []string{"user", "passwd", "carol", "--password-stdin"}, "common breached passwords"},
+		{"passwd: the email", "carol@EXAMPLE.com\n", []string{"user", "passwd", "carol", "--password-stdin"}, "must not be your username or email"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runCLI(in, tc.stdin, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("got error %v (output %q), want one containing %q", err, out, tc.wantErr)
+			}
+		})
+	}
+	users, err := store.ListUsers(ctx)
+	if err != nil || len(users) != 1 {
+		t.Errorf("users after refused adds: got %d (%v), want only carol", len(users), err)
+	}
+	after, err := store.GetUserByUsername(ctx, "carol")
+	if err != nil || after.PasswordHash != before.PasswordHash {
+		t.Errorf("carol's password hash after refused passwds: changed (%v), want unchanged", err)
+	}
+
+	// A lowered minimum admits what the default refuses.
+	mustCLI(t, in, "ten chars!\n", "user", "passwd", "carol", "--password-stdin", "--min-password-length", "8")
+	mustCLI(t, in, "eleven char\n", "user", "add", "dave", "--password-stdin", "--min-password-length", "11")
 }

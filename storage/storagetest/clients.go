@@ -17,6 +17,7 @@ var clientTests = []test{
 	{"Clients/CreateGetList", testClientCreateGetList},
 	{"Clients/Duplicate", testClientDuplicate},
 	{"Clients/Delete", testClientDelete},
+	{"Clients/Update", testClientUpdate},
 	{"Clients/SecretHasher", testSecretHasher},
 }
 
@@ -177,6 +178,41 @@ func testClientDelete(t *testing.T, s *storage.Store, clk *Clock) {
 	}
 	if got, err := s.ListClients(ctx); err != nil || len(got) != 1 || got[0].ID != "client-2" {
 		t.Errorf("list clients after delete: got %v, %v, want client-2 only", got, err)
+	}
+}
+
+func testClientUpdate(t *testing.T, s *storage.Store, clk *Clock) {
+	ctx := context.Background()
+	createClient(t, s, "client-1")
+	createClient(t, s, "client-2")
+	created := clk.Now()
+	clk.Add(time.Hour)
+	c, err := s.Client(ctx, "client-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Name = "Renamed"
+	c.RedirectURIs = []string{"https://new.example/cb"}
+	c.PostLogoutRedirectURIs = []string{"https://new.example/bye"}
+	c.SkipConsent, c.RequirePAR = !c.SkipConsent, !c.RequirePAR
+	c.IDTokenAlg, c.BackchannelLogoutURI = "ES256", "https://new.example/logout"
+	if err := s.UpdateClient(ctx, c); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	got, err := s.Client(ctx, "client-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClient(t, got, c, created)
+	if got.RequirePAR != c.RequirePAR || got.IDTokenAlg != "ES256" || got.BackchannelLogoutURI != c.BackchannelLogoutURI {
+		t.Errorf("got PAR %t, alg %q, back-channel URI %q, want %t, ES256, %q",
+			got.RequirePAR, got.IDTokenAlg, got.BackchannelLogoutURI, c.RequirePAR, c.BackchannelLogoutURI)
+	}
+	if other, err := s.Client(ctx, "client-2"); err != nil || other.Name != "Client client-2" {
+		t.Errorf("other client after the update: got %+v, %v, want it unchanged", other, err)
+	}
+	if err := s.UpdateClient(ctx, &storage.Client{ID: "nobody"}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("update an unknown client: got %v, want storage.ErrNotFound", err)
 	}
 }
 
