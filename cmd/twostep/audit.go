@@ -39,6 +39,20 @@ func (a *auditor) record(r *http.Request, ev storage.AuditEvent) {
 	a.write(context.WithoutCancel(r.Context()), ev, requestIDOf(r))
 }
 
+// recordFunc records an administrator's action: auditor.recordCLI on the
+// command line, auditor.recordAdmin's closure in the admin API.
+type recordFunc func(ctx context.Context, ev storage.AuditEvent)
+
+// recordAdmin writes an administrator's action taken through the admin
+// API, from the caller's address, with user agent "admin-api".
+func (a *auditor) recordAdmin(r *http.Request, ev storage.AuditEvent) {
+	ev.IP, ev.UserAgent = hostOf(r.RemoteAddr), "admin-api"
+	if ev.Outcome == "" {
+		ev.Outcome = "success"
+	}
+	a.write(context.WithoutCancel(r.Context()), ev, "")
+}
+
 // recordCLI writes an administrator's action taken on the command line.
 func (a *auditor) recordCLI(ctx context.Context, ev storage.AuditEvent) {
 	ev.IP, ev.UserAgent = "", "cli"
@@ -114,22 +128,7 @@ func runAudit(ctx context.Context, e env, args []string) error {
 	}
 	defer store.Close()
 
-	users, err := store.ListUsers(ctx)
-	if err != nil {
-		return err
-	}
-	names := make(map[string]string, len(users))
-	filter := storage.AuditFilter{Since: time.Now().Add(-*since), Limit: *limit}
-	for _, u := range users {
-		names[u.ID] = u.Username
-		if u.Username == *username {
-			filter.UserID = u.ID
-		}
-	}
-	if *username != "" && filter.UserID == "" {
-		return fmt.Errorf("audit: no user %q", *username)
-	}
-	events, err := store.ListAuditEvents(ctx, filter)
+	events, names, err := auditEvents(ctx, store, *username, *since, *limit)
 	if err != nil {
 		return err
 	}
@@ -145,6 +144,33 @@ func runAudit(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stderr, "twostep: showing only the newest %d events; raise --limit to see more\n", *limit)
 	}
 	return nil
+}
+
+// auditEvents are the newest limit events of the last duration since (of
+// one user, unless username is ""), oldest first, with the usernames of
+// the users they name: the one query of `twostep audit` and GET
+// /admin/audit.
+func auditEvents(ctx context.Context, store *storage.Store, username string, since time.Duration, limit int) ([]storage.AuditEvent, map[string]string, error) {
+	users, err := store.ListUsers(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make(map[string]string, len(users))
+	filter := storage.AuditFilter{Since: time.Now().Add(-since), Limit: limit}
+	for _, u := range users {
+		names[u.ID] = u.Username
+		if u.Username == username {
+			filter.UserID = u.ID
+		}
+	}
+	if username != "" && filter.UserID == "" {
+		return nil, nil, notFound(fmt.Errorf("audit: no user %q", username))
+	}
+	events, err := store.ListAuditEvents(ctx, filter)
+	if err != nil {
+		return nil, nil, err
+	}
+	return events, names, nil
 }
 
 // auditLine is an event as `audit --json` prints it.
@@ -164,15 +190,19 @@ type auditLine struct {
 func printAuditJSON(e env, events []storage.AuditEvent, names map[string]string) error {
 	enc := json.NewEncoder(e.stdout)
 	for _, ev := range events {
-		if err := enc.Encode(auditLine{
-			ID: ev.ID, Time: ev.Time.UTC().Format(time.RFC3339), Event: ev.Event, Outcome: ev.Outcome,
-			UserID: ev.UserID, Username: names[ev.UserID], ClientID: ev.ClientID, IP: ev.IP,
-			UserAgent: ev.UserAgent, Detail: ev.Detail,
-		}); err != nil {
+		if err := enc.Encode(newAuditLine(ev, names)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func newAuditLine(ev storage.AuditEvent, names map[string]string) auditLine {
+	return auditLine{
+		ID: ev.ID, Time: ev.Time.UTC().Format(time.RFC3339), Event: ev.Event, Outcome: ev.Outcome,
+		UserID: ev.UserID, Username: names[ev.UserID], ClientID: ev.ClientID, IP: ev.IP,
+		UserAgent: ev.UserAgent, Detail: ev.Detail,
+	}
 }
 
 // printAuditText prints aligned columns. Fields come partly from clients

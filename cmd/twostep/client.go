@@ -84,22 +84,15 @@ func runClient(ctx context.Context, e env, args []string) error {
 		return fmt.Errorf("client %s: want %d argument(s), got %d", sub, want, len(pos))
 	}
 
-	var c *storage.Client
+	in := clientInput{
+		ID: id, Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: logoutRedirects,
+		Public: public, NoPKCE: noPKCE, SkipConsent: skipConsent, RequirePAR: requirePAR,
+		IDTokenAlg: idTokenAlg, BackchannelLogoutURI: backchannelURI,
+	}
 	if sub == "add" {
-		if c, err = newClient(id, name, redirects, logoutRedirects, public, noPKCE, skipConsent); err != nil {
+		// Validate before touching the database.
+		if _, err := in.client(); err != nil {
 			return err
-		}
-		if !slices.Contains(oidc.Algorithms, idTokenAlg) {
-			return fmt.Errorf("client add: --id-token-alg %q: want %s", idTokenAlg, strings.Join(oidc.Algorithms, " or "))
-		}
-		c.RequirePAR, c.IDTokenAlg = requirePAR, idTokenAlg
-		if backchannelURI != "" {
-			// Back-Channel Logout 1.0 §2.2: no fragment; https, or http
-			// on loopback, as for redirect URIs.
-			if err := validRedirectURI(backchannelURI); err != nil {
-				return fmt.Errorf("client add: --backchannel-logout-uri: %w", err)
-			}
-			c.BackchannelLogoutURI = backchannelURI
 		}
 	}
 	store, _, err := db.open(ctx, e, storage.Options{})
@@ -107,22 +100,14 @@ func runClient(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	record := cliAuditor(e, store).recordCLI
 
 	switch sub {
 	case "add":
-		secret := ""
-		if !public {
-			if secret, err = randomString(32); err != nil {
-				return err
-			}
-			c.SecretHash, _ = storage.SecretHasher{}.Hash(ctx, []byte(secret))
-		}
-		if err := store.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
-			return fmt.Errorf("client add: a client with ID %q already exists", c.ID)
-		} else if err != nil {
+		c, secret, err := registerClient(ctx, store, record, in)
+		if err != nil {
 			return err
 		}
-		cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.client.add", ClientID: c.ID, Detail: clientType(c)})
 		if asJSON {
 			out := map[string]string{"client_id": c.ID}
 			if secret != "" {
@@ -160,12 +145,9 @@ func runClient(ctx context.Context, e env, args []string) error {
 			c.CreatedAt.Format("2006-01-02 15:04:05Z07:00"))
 		return w.Flush()
 	case "remove":
-		if err := store.DeleteClient(ctx, pos[0]); errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("client remove: no client %q", pos[0])
-		} else if err != nil {
+		if err := removeClient(ctx, store, record, pos[0]); err != nil {
 			return err
 		}
-		cliAuditor(e, store).recordCLI(ctx, storage.AuditEvent{Event: "admin.client.remove", ClientID: pos[0]})
 		fmt.Fprintf(e.stdout, "client %s removed with its grants and tokens\n", pos[0])
 	}
 	return nil
@@ -176,6 +158,139 @@ func clientType(c *storage.Client) string {
 		return "public"
 	}
 	return "confidential"
+}
+
+// clientInput is what `client add` and POST /admin/clients register a
+// client from.
+type clientInput struct {
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	Public                 bool     `json:"public"`
+	NoPKCE                 bool     `json:"no_pkce"`
+	SkipConsent            bool     `json:"skip_consent"`
+	RequirePAR             bool     `json:"require_par"`
+	IDTokenAlg             string   `json:"id_token_alg"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+}
+
+// client validates in and builds the client it describes, without a
+// secret. A mistake in in is a badInput error.
+func (in clientInput) client() (*storage.Client, error) {
+	c, err := newClient(in.ID, in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs, in.Public, in.NoPKCE, in.SkipConsent)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	if !slices.Contains(oidc.Algorithms, in.IDTokenAlg) {
+		return nil, badInput(fmt.Errorf("client add: --id-token-alg %q: want %s", in.IDTokenAlg, strings.Join(oidc.Algorithms, " or ")))
+	}
+	c.RequirePAR, c.IDTokenAlg = in.RequirePAR, in.IDTokenAlg
+	if in.BackchannelLogoutURI != "" {
+		// Back-Channel Logout 1.0 §2.2: no fragment; https, or http on
+		// loopback, as for redirect URIs.
+		if err := validRedirectURI(in.BackchannelLogoutURI); err != nil {
+			return nil, badInput(fmt.Errorf("client add: --backchannel-logout-uri: %w", err))
+		}
+		c.BackchannelLogoutURI = in.BackchannelLogoutURI
+	}
+	return c, nil
+}
+
+// registerClient registers the client in describes, with a new secret unless
+// it is public, and records the action: the one code path of `client add`
+// and POST /admin/clients. The secret is returned here only; the store
+// keeps its hash.
+func registerClient(ctx context.Context, store *storage.Store, record recordFunc, in clientInput) (c *storage.Client, secret string, err error) {
+	if c, err = in.client(); err != nil {
+		return nil, "", err
+	}
+	if !c.Public {
+		if secret, err = randomString(32); err != nil {
+			return nil, "", err
+		}
+		c.SecretHash, _ = storage.SecretHasher{}.Hash(ctx, []byte(secret))
+	}
+	if err := store.CreateClient(ctx, c); errors.Is(err, storage.ErrAlreadyExists) {
+		return nil, "", conflict(fmt.Errorf("client add: a client with ID %q already exists", c.ID))
+	} else if err != nil {
+		return nil, "", err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.client.add", ClientID: c.ID, Detail: clientType(c)})
+	return c, secret, nil
+}
+
+// clientUpdate is what PUT /admin/clients/{id} may change; a field left
+// out (nil) keeps its value.
+type clientUpdate struct {
+	Name                   *string   `json:"name"`
+	RedirectURIs           *[]string `json:"redirect_uris"`
+	PostLogoutRedirectURIs *[]string `json:"post_logout_redirect_uris"`
+	SkipConsent            *bool     `json:"skip_consent"`
+	RequirePAR             *bool     `json:"require_par"`
+	BackchannelLogoutURI   *string   `json:"backchannel_logout_uri"`
+}
+
+// updateClient applies u to the client with the given ID and records
+// the action.
+func updateClient(ctx context.Context, store *storage.Store, record recordFunc, id string, u clientUpdate) (*storage.Client, error) {
+	c, err := store.Client(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound(fmt.Errorf("client update: no client %q", id))
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Name != nil {
+		c.Name = *u.Name
+	}
+	if u.RedirectURIs != nil {
+		if len(*u.RedirectURIs) == 0 {
+			return nil, badInput(errors.New("client update: at least one redirect URI is required"))
+		}
+		c.RedirectURIs = *u.RedirectURIs
+	}
+	if u.PostLogoutRedirectURIs != nil {
+		c.PostLogoutRedirectURIs = *u.PostLogoutRedirectURIs
+	}
+	for _, uri := range append(append([]string{}, c.RedirectURIs...), c.PostLogoutRedirectURIs...) {
+		if err := validRedirectURI(uri); err != nil {
+			return nil, badInput(fmt.Errorf("client update: %w", err))
+		}
+	}
+	if u.SkipConsent != nil {
+		c.SkipConsent = *u.SkipConsent
+	}
+	if u.RequirePAR != nil {
+		c.RequirePAR = *u.RequirePAR
+	}
+	if u.BackchannelLogoutURI != nil {
+		if *u.BackchannelLogoutURI != "" {
+			if err := validRedirectURI(*u.BackchannelLogoutURI); err != nil {
+				return nil, badInput(fmt.Errorf("client update: backchannel_logout_uri: %w", err))
+			}
+		}
+		c.BackchannelLogoutURI = *u.BackchannelLogoutURI
+	}
+	if err := store.UpdateClient(ctx, c); errors.Is(err, storage.ErrNotFound) {
+		return nil, notFound(fmt.Errorf("client update: no client %q", id))
+	} else if err != nil {
+		return nil, err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.client.update", ClientID: c.ID})
+	return c, nil
+}
+
+// removeClient deletes a client with its grants and tokens and records
+// the action: the one code path of `client remove` and DELETE
+// /admin/clients/{id}.
+func removeClient(ctx context.Context, store *storage.Store, record recordFunc, id string) error {
+	if err := store.DeleteClient(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		return notFound(fmt.Errorf("client remove: no client %q", id))
+	} else if err != nil {
+		return err
+	}
+	record(ctx, storage.AuditEvent{Event: "admin.client.remove", ClientID: id})
+	return nil
 }
 
 // newClient validates the flags of `client add` and builds the client.

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	twostep serve   [--addr 127.0.0.1:8080] [--issuer http://localhost:8080]
+//	twostep serve   [--addr 127.0.0.1:8080] [--issuer http://localhost:8080] [--admin-addr 127.0.0.1:9090]
 //	twostep demo
 //	twostep migrate
 //	twostep user add|list|show|disable|passwd|reset-totp|unlock|devices ...

@@ -25,6 +25,7 @@ import (
 type serveFlags struct {
 	db              dbFlags
 	addr            string
+	adminAddr       string
 	issuer          string
 	totpIssuer      string
 	brandName       string
@@ -61,6 +62,8 @@ func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 		fs.Set("database", defaultDB)
 	}
 	fs.StringVar(&f.addr, "addr", envOr(e, "TWOSTEP_ADDR", "127.0.0.1:8080"), "listen address (env TWOSTEP_ADDR)")
+	fs.StringVar(&f.adminAddr, "admin-addr", e.getenv("TWOSTEP_ADMIN_ADDR"),
+		"listen address of the admin JSON API, whose bearer token is TWOSTEP_ADMIN_TOKEN (env TWOSTEP_ADMIN_ADDR; empty: off)")
 	fs.StringVar(&f.issuer, "issuer", envOr(e, "TWOSTEP_ISSUER", "http://localhost:8080"), "issuer URL, as clients reach it (env TWOSTEP_ISSUER)")
 	fs.StringVar(&f.totpIssuer, "totp-issuer", envOr(e, "TWOSTEP_TOTP_ISSUER", "twostep"), "name shown in authenticator apps")
 	fs.StringVar(&f.brandName, "brand-name", envOr(e, "TWOSTEP_BRAND_NAME", "twostep"), "name shown in the pages' titles and header (env TWOSTEP_BRAND_NAME)")
@@ -159,6 +162,10 @@ type server struct {
 	listener net.Listener
 	https    bool
 	proxies  trustedProxies
+	// admin serves the admin API on adminListener; both nil without
+	// --admin-addr.
+	admin         http.Handler
+	adminListener net.Listener
 }
 
 // settings are the checked flags that need more than parsing.
@@ -167,6 +174,8 @@ type settings struct {
 	account, ip login.Backoff
 	proxies     trustedProxies
 	remember    time.Duration
+	// adminToken is the admin API's bearer token; "" without --admin-addr.
+	adminToken string
 	// pages are the templates with the brand the flags describe.
 	pages *templates.Pages
 }
@@ -225,6 +234,9 @@ func newServer(ctx context.Context, e env, f serveFlags, logger *slog.Logger) (*
 	if err != nil {
 		return nil, err
 	}
+	if set.adminToken, err = adminToken(f.adminAddr, e.getenv); err != nil {
+		return nil, err
+	}
 	f.db.log = logger
 	store, k, err := f.db.open(ctx, e, storage.Options{
 		MaxOpenConns: f.maxOpenConns, MaxIdleConns: f.maxIdleConns, ConnMaxLifetime: f.connMaxLifetime,
@@ -268,10 +280,18 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
-	return &server{
+	s := &server{
 		flags: f, log: logger, store: store, provider: provider, pages: pages, metrics: m, mux: mux, listener: ln,
 		https: https, proxies: set.proxies,
-	}, nil
+	}
+	if f.adminAddr != "" {
+		if s.adminListener, err = net.Listen("tcp", f.adminAddr); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("listen on --admin-addr %s: %w", f.adminAddr, err)
+		}
+		s.admin = newAdminAPI(store, audit, logger, set.adminToken).handler()
+	}
+	return s, nil
 }
 
 // checkIssuer requires an absolute http(s) URL without query or fragment.
@@ -286,6 +306,9 @@ func checkIssuer(raw string) (*url.URL, error) {
 // Close releases the listener and the database.
 func (s *server) Close() error {
 	s.listener.Close()
+	if s.adminListener != nil {
+		s.adminListener.Close()
+	}
 	return s.store.Close()
 }
 
@@ -317,24 +340,49 @@ func (s *server) serve(ctx context.Context) error {
 		stopDelivery()
 		<-delivered
 	}()
-	errc := make(chan error, 1)
+	servers := []*http.Server{httpServer}
+	errc := make(chan error, 2)
 	go func() { errc <- httpServer.Serve(s.listener) }()
 	s.log.Info("twostep listening", "addr", s.listener.Addr().String(), "issuer", s.flags.issuer, "database", s.store.Dialect())
+	if s.adminListener != nil {
+		// The admin API has a server of its own: none of the pages'
+		// middleware, and nothing of it reachable on the public address.
+		adminServer := &http.Server{
+			Handler:           s.admin,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
+		servers = append(servers, adminServer)
+		go func() { errc <- adminServer.Serve(s.adminListener) }()
+		s.log.Info("admin API listening", "addr", s.adminListener.Addr().String())
+	}
+	// A server that stops by itself stops the others too.
+	pending := len(servers)
+	var errs []error
 	select {
 	case err := <-errc:
-		return err
+		pending--
+		errs = append(errs, err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.flags.shutdownTimeout)
 	defer cancel()
 	s.log.Info("shutting down")
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, hs := range servers {
+		if err := hs.Shutdown(shutdownCtx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for ; pending > 0; pending-- {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // cleanup deletes expired rows periodically until ctx ends. Every instance
