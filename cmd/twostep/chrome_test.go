@@ -472,7 +472,7 @@ func hasPrefixIn(list []string, prefix string) bool {
 // page, the first login with enrolment, the recovery codes, consent, the
 // claims the demo application received, and signing out.
 func (c *chromeRun) demoFlow(t *testing.T) {
-	issuer, password := startDemo(t)
+	issuer, password, _ := startDemo(t)
 	tb := c.newTab(t)
 
 	tb.navigate(issuer + "/demo/")
@@ -525,37 +525,6 @@ func (c *chromeRun) demoFlow(t *testing.T) {
 	tb.navigate(issuer + "/demo/login")
 	if s = tb.state(); s.Path != "/login" {
 		t.Errorf("demo login after signing out: got %s, want /login", s.URL)
-	}
-}
-
-// startDemo runs `twostep demo` on a free port and returns its issuer and
-// the demo user's password, read from what it prints.
-func startDemo(t *testing.T) (issuer, password string) {
-	t.Helper()
-	addr := freeAddr(t)
-	issuer = "http://" + addr
-	stdout, stderr := newSyncBuffer(), newSyncBuffer()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"demo", "--addr", addr, "--issuer", issuer,
-			"--database", "sqlite:" + filepath.Join(t.TempDir(), "demo.db")},
-			func(string) string { return "" }, strings.NewReader(""), stdout, stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo returned %v", err)
-		}
-	})
-	re := regexp.MustCompile(`Password +(\S+)`)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			return issuer, m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("demo printed no password:\n%s\n%s", stdout, stderr)
-		}
 	}
 }
 
