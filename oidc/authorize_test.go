@@ -379,10 +379,7 @@ func TestAuthorizeConsent(t *testing.T) {
 			case "code":
 				codeFrom(t, rec, ar)
 			default:
-				q := clientRedirect(t, rec)
-				if q.Get("error") != tc.want || q.Get("state") != ar.state() || q.Has("code") {
-					t.Errorf("got %v, want error=%s with the state and no code", q, tc.want)
-				}
+				wantErrorRedirect(t, rec, ar, tc.want)
 				if n := e.countAuthRequests(t); n != 0 {
 					t.Errorf("prompt=none kept %d requests, want 0", n)
 				}
@@ -425,10 +422,7 @@ func TestAuthorizeConsentDecision(t *testing.T) {
 					t.Errorf("got auth_request %q, want the kept %q", got, id)
 				}
 			default:
-				q := clientRedirect(t, rec)
-				if q.Get("error") != tc.want || q.Get("state") != ar.state() || q.Has("code") {
-					t.Errorf("got %v, want error=%s with the state and no code", q, tc.want)
-				}
+				wantErrorRedirect(t, rec, ar, tc.want)
 			}
 		})
 	}
@@ -578,10 +572,7 @@ func TestAuthorizeACRValues(t *testing.T) {
 			case "code":
 				codeFrom(t, rec, ar)
 			default:
-				q := clientRedirect(t, rec)
-				if q.Get("error") != tc.want || q.Get("state") != ar.state() || q.Has("code") {
-					t.Errorf("got %v, want error=%s with the state and no code", q, tc.want)
-				}
+				wantErrorRedirect(t, rec, ar, tc.want)
 			}
 		})
 	}

@@ -127,10 +127,7 @@ func TestAuthorizeIDTokenHint(t *testing.T) {
 					t.Errorf("exchange: got %d %s, want an ID token", rec.Code, rec.Body)
 				}
 			default:
-				q := clientRedirect(t, rec)
-				if q.Get("error") != tc.want || q.Get("state") != ar.state() || q.Has("code") {
-					t.Errorf("got %v, want error=%s with the state and no code", q, tc.want)
-				}
+				wantErrorRedirect(t, rec, ar, tc.want)
 			}
 		})
 	}

@@ -385,6 +385,16 @@ func mustRedirect(t *testing.T, rec *httptest.ResponseRecorder) *url.URL {
 }
 
 // clientRedirect returns the parameters of a redirect to appRedirect, from
+// wantErrorRedirect checks that rec sends the browser to the client with
+// error=want, the request's state and no code.
+func wantErrorRedirect(t *testing.T, rec *httptest.ResponseRecorder, ar authRequest, want string) {
+	t.Helper()
+	q := clientRedirect(t, rec)
+	if q.Get("error") != want || q.Get("state") != ar.state() || q.Has("code") {
+		t.Errorf("got %v, want error=%s with the state and no code", q, want)
+	}
+}
+
 // its query and its fragment.
 func clientRedirect(t *testing.T, rec *httptest.ResponseRecorder) url.Values {
 	t.Helper()
