@@ -238,7 +238,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 
 // reserve counts one attempt against key under policy b.
 func (h *Handler) reserve(ctx context.Context, key string, b Backoff) (bool, time.Time, error) {
-	return h.store.ReserveAttempt(ctx, key, b.delay, forgetFailures)
+	return h.store.ReserveAttempt(ctx, key, b.delay, ForgetFailures)
 }
 
 // tooManyAttempts tells the user, in language l, how long to wait.

@@ -40,9 +40,9 @@ func DefaultIPThrottle() Backoff {
 	return Backoff{After: 20, Base: time.Second, LockAfter: 100, Lock: 15 * time.Minute}
 }
 
-// forgetFailures is how long after its last block a key's failures are
-// forgotten.
-const forgetFailures = 24 * time.Hour
+// ForgetFailures is how long after its last block a key's failures are
+// forgotten; the periodic cleanup deletes such counters.
+const ForgetFailures = 24 * time.Hour
 
 // Validate reports a policy that cannot work.
 func (b Backoff) Validate() error {

@@ -398,7 +398,7 @@ func (s *server) cleanup(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n, err := s.store.DeleteExpired(ctx, 24*time.Hour)
+			n, err := s.store.DeleteExpired(ctx, login.ForgetFailures)
 			if err == nil && s.flags.auditRetention > 0 {
 				var old int64
 				old, err = s.store.DeleteAuditEventsBefore(ctx, time.Now().Add(-s.flags.auditRetention))
