@@ -178,7 +178,7 @@ func TestRememberedDevice(t *testing.T) {
 			if err != nil {
 				e.t.Fatal(err)
 			}
-			if err := e.store.SetPasswordHash(context.Background(), "id-alice", hash); err != nil {
+			if err := e.store.SetPasswordHash(context.Background(), "id-alice", hash, ""); err != nil {
 				e.t.Fatal(err)
 			}
 		}, want: ask},

@@ -24,7 +24,7 @@ type AuditEvent struct {
 }
 
 // maxUserAgent and maxAuditField bound what a client can make the audit
-// table store.
+// table (and a login session's IP and user agent) store.
 const (
 	maxUserAgent  = 512
 	maxAuditField = 256

@@ -441,6 +441,7 @@ func (s *Store) DeleteExpired(ctx context.Context, forget time.Duration) (int64,
 		{`DELETE FROM auth_requests WHERE expires_at < ?`, now},
 		{`DELETE FROM remembered_devices WHERE expires_at < ?`, now},
 		{`DELETE FROM session_clients WHERE expires_at < ?`, now},
+		{`DELETE FROM account_tokens WHERE expires_at < ?`, now},
 		{`DELETE FROM throttles WHERE blocked_until < ?`, now.Add(-forget)},
 	} {
 		n, err := s.exec(ctx, "delete expired", q.query, q.arg)

@@ -93,6 +93,40 @@ func (s *Store) DeleteGrant(ctx context.Context, userID, clientID string) error 
 	return oneRow("delete grant", n, err)
 }
 
+// ListGrants returns the user's grants, ordered by client ID.
+func (s *Store) ListGrants(ctx context.Context, userID string) ([]Grant, error) {
+	var rows []struct {
+		ClientID  string    `db:"client_id"`
+		Scopes    string    `db:"scopes"`
+		CreatedAt time.Time `db:"created_at"`
+		UpdatedAt time.Time `db:"updated_at"`
+	}
+	if err := s.sel(ctx, "list grants", &rows,
+		`SELECT client_id, scopes, created_at, updated_at FROM grants WHERE user_id = ? ORDER BY client_id`, userID); err != nil {
+		return nil, err
+	}
+	grants := make([]Grant, 0, len(rows))
+	for _, r := range rows {
+		grants = append(grants, Grant{UserID: userID, ClientID: r.ClientID, Scopes: strings.Fields(r.Scopes),
+			CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()})
+	}
+	return grants, nil
+}
+
+// RevokeGrant forgets the user's consent for the client and revokes every
+// code and token issued to the client for the user, in one transaction.
+// A grant that does not exist is ErrNotFound and revokes nothing.
+func (s *Store) RevokeGrant(ctx context.Context, userID, clientID string) error {
+	return s.inTx(ctx, func(ctx context.Context) error {
+		if err := s.DeleteGrant(ctx, userID, clientID); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, "revoke client tokens",
+			`DELETE FROM oauth2_sessions WHERE subject = ? AND client_id = ?`, userID, clientID)
+		return err
+	})
+}
+
 func union(a, b []string) []string {
 	seen := make(map[string]bool, len(a)+len(b))
 	var out []string

@@ -44,8 +44,12 @@ type LoginSession struct {
 	SID string
 	// FailedCodes counts the wrong codes given in this login.
 	FailedCodes int
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
+	// IP and UserAgent are where the login started, for the account
+	// page's list of sessions.
+	IP        string
+	UserAgent string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 type loginSessionRow struct {
@@ -61,6 +65,8 @@ type loginSessionRow struct {
 	ACR               string       `db:"acr"`
 	SID               string       `db:"sid"`
 	FailedCodes       int          `db:"failed_codes"`
+	IP                string       `db:"ip"`
+	UserAgent         string       `db:"user_agent"`
 	CreatedAt         time.Time    `db:"created_at"`
 	ExpiresAt         time.Time    `db:"expires_at"`
 }
@@ -71,26 +77,34 @@ func (s *Store) CreateLoginSession(ctx context.Context, ls LoginSession) error {
 		ls.CreatedAt = s.now()
 	}
 	_, err := s.exec(ctx, "create login session",
-		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, acr, sid, created_at, expires_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO login_sessions (id, state, user_id, auth_request_id, csrf_token, password_at, auth_time, amr, acr, sid,
+		                             ip, user_agent, created_at, expires_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		ls.ID, ls.State, ls.UserID, ls.AuthRequestID, ls.CSRFToken, nullTime(ls.PasswordAt), nullTime(ls.AuthTime),
-		strings.Join(ls.AMR, " "), ls.ACR, ls.SID, utc(ls.CreatedAt), utc(ls.ExpiresAt))
+		strings.Join(ls.AMR, " "), ls.ACR, ls.SID, bound(ls.IP, maxAuditField), bound(ls.UserAgent, maxUserAgent),
+		utc(ls.CreatedAt), utc(ls.ExpiresAt))
 	return err
 }
+
+const loginSessionColumns = `id, state, user_id, auth_request_id, csrf_token, pending_totp_secret, password_at,
+	auth_time, amr, acr, sid, failed_codes, ip, user_agent, created_at, expires_at`
 
 // GetLoginSession returns the unexpired login session with the given ID.
 func (s *Store) GetLoginSession(ctx context.Context, id string) (LoginSession, error) {
 	var r loginSessionRow
 	err := s.get(ctx, "get login session", &r,
-		`SELECT id, state, user_id, auth_request_id, csrf_token, pending_totp_secret, password_at, auth_time, amr, acr,
-		        sid, failed_codes, created_at, expires_at
-		 FROM login_sessions WHERE id = ? AND expires_at > ?`, id, utc(s.now()))
+		`SELECT `+loginSessionColumns+` FROM login_sessions WHERE id = ? AND expires_at > ?`, id, utc(s.now()))
 	if err != nil {
 		return LoginSession{}, err
 	}
+	return s.loginSessionFromRow(r)
+}
+
+func (s *Store) loginSessionFromRow(r loginSessionRow) (LoginSession, error) {
 	ls := LoginSession{
 		ID: r.ID, State: r.State, UserID: r.UserID, AuthRequestID: r.AuthRequestID, CSRFToken: r.CSRFToken,
-		AMR: strings.Fields(r.AMR), ACR: r.ACR, SID: r.SID, FailedCodes: r.FailedCodes, CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
+		AMR: strings.Fields(r.AMR), ACR: r.ACR, SID: r.SID, FailedCodes: r.FailedCodes, IP: r.IP, UserAgent: r.UserAgent,
+		CreatedAt: r.CreatedAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 	}
 	if r.PasswordAt.Valid {
 		ls.PasswordAt = r.PasswordAt.Time.UTC()
@@ -106,6 +120,34 @@ func (s *Store) GetLoginSession(ctx context.Context, id string) (LoginSession, e
 		ls.PendingTOTPSecret = string(secret)
 	}
 	return ls, nil
+}
+
+// ListUserLoginSessions returns the user's unexpired completed login
+// sessions, the most recent login first.
+func (s *Store) ListUserLoginSessions(ctx context.Context, userID string) ([]LoginSession, error) {
+	var rows []loginSessionRow
+	if err := s.sel(ctx, "list login sessions", &rows,
+		`SELECT `+loginSessionColumns+` FROM login_sessions WHERE user_id = ? AND state = ? AND expires_at > ?
+		 ORDER BY auth_time DESC, sid`, userID, StateDone, utc(s.now())); err != nil {
+		return nil, err
+	}
+	out := make([]LoginSession, 0, len(rows))
+	for _, r := range rows {
+		ls, err := s.loginSessionFromRow(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ls)
+	}
+	return out, nil
+}
+
+// DeleteUserLoginSessionBySID ends the user's completed login session
+// named sid; a session that is not theirs is ErrNotFound.
+func (s *Store) DeleteUserLoginSessionBySID(ctx context.Context, userID, sid string) error {
+	n, err := s.exec(ctx, "delete login session",
+		`DELETE FROM login_sessions WHERE user_id = ? AND sid = ? AND state = ? AND sid <> ''`, userID, sid, StateDone)
+	return oneRow("delete login session", n, err)
 }
 
 // AdvanceLoginSession moves the session with ID oldID from state `from` to
@@ -140,14 +182,15 @@ func (s *Store) SetLoginSessionAuthRequest(ctx context.Context, id, authRequestI
 }
 
 // SetPendingTOTPSecret stores the enrolment secret shown to a session in
-// the TOTP state; it fails with ErrConflict in any other state.
+// the TOTP state, or to a completed one replacing its authenticator on the
+// account page; it fails with ErrConflict in any other state.
 func (s *Store) SetPendingTOTPSecret(ctx context.Context, id, secret string) error {
 	sealed, err := s.seal([]byte(secret), "pending-totp:"+id)
 	if err != nil {
 		return fmt.Errorf("set pending totp: %w", err)
 	}
 	n, err := s.exec(ctx, "set pending totp",
-		`UPDATE login_sessions SET pending_totp_secret = ? WHERE id = ? AND state = ?`, sealed, id, StateTOTP)
+		`UPDATE login_sessions SET pending_totp_secret = ? WHERE id = ? AND state IN (?, ?)`, sealed, id, StateTOTP, StateDone)
 	if err != nil {
 		return err
 	}

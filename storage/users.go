@@ -136,8 +136,13 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (User, e
 
 // ListUsers returns every user, ordered by username.
 func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
+	return s.selectUsers(ctx, "list users", `SELECT `+userColumns+` FROM users ORDER BY username`)
+}
+
+// selectUsers runs a query for user rows.
+func (s *Store) selectUsers(ctx context.Context, op, query string, args ...any) ([]User, error) {
 	var rows []userRow
-	if err := s.sel(ctx, "list users", &rows, `SELECT `+userColumns+` FROM users ORDER BY username`); err != nil {
+	if err := s.sel(ctx, op, &rows, query, args...); err != nil {
 		return nil, err
 	}
 	users := make([]User, 0, len(rows))
@@ -182,9 +187,11 @@ func (s *Store) SetUserDisabled(ctx context.Context, id string, disabled bool) e
 	})
 }
 
-// SetPasswordHash replaces a user's password hash and ends their login
-// sessions and remembered devices, in one transaction.
-func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+// SetPasswordHash replaces a user's password hash and ends their
+// remembered devices and login sessions, all but the one with ID
+// keepSessionID (the account page's own, when the user changed the
+// password there; "" keeps none), in one transaction.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash, keepSessionID string) error {
 	return s.inTx(ctx, func(ctx context.Context) error {
 		n, err := s.exec(ctx, "set password", `UPDATE users SET password_hash = ? WHERE id = ?`, hash, id)
 		if err := oneRow("set password", n, err); err != nil {
@@ -193,8 +200,30 @@ func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 		if err := s.DeleteUserDevices(ctx, id); err != nil {
 			return err
 		}
-		return s.DeleteUserLoginSessions(ctx, id)
+		_, err = s.exec(ctx, "delete login sessions",
+			`DELETE FROM login_sessions WHERE user_id = ? AND id <> ?`, id, keepSessionID)
+		return err
 	})
+}
+
+// UpdateProfile sets a user's display name and email address. A changed
+// address (other than in case) is no longer verified.
+func (s *Store) UpdateProfile(ctx context.Context, id, name, email string) error {
+	n, err := s.exec(ctx, "update profile",
+		`UPDATE users SET name = ?, email = ?, email_verified = CASE WHEN lower(email) = lower(?) THEN email_verified ELSE ? END
+		 WHERE id = ?`, name, email, email, false, id)
+	return oneRow("update profile", n, err)
+}
+
+// UsersByEmail returns the users whose email address is email, compared
+// without regard to case, ordered by username. No user has the empty
+// address.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]User, error) {
+	if email == "" {
+		return nil, nil
+	}
+	return s.selectUsers(ctx, "users by email",
+		`SELECT `+userColumns+` FROM users WHERE lower(email) = lower(?) ORDER BY username`, email)
 }
 
 // ResetTOTP forgets a user's authenticator, so the next login enrols a new
@@ -239,6 +268,38 @@ func (s *Store) ConfirmTOTP(ctx context.Context, id, secret string, step int64, 
 			return fmt.Errorf("confirm totp: %w", ErrConflict)
 		}
 		return s.ReplaceRecoveryCodes(ctx, id, recoveryHashes)
+	})
+}
+
+// ReplaceTOTP makes secret the user's authenticator in place of the
+// confirmed one, consumes the time step the new one's first code used,
+// forgets the enrolment secret of the login session sessionID and the
+// user's remembered devices (they were remembered on the old
+// authenticator's word, and a lost phone may be one of them), in one
+// transaction. Until it runs the old authenticator keeps working. A user
+// without a confirmed authenticator is ErrConflict.
+func (s *Store) ReplaceTOTP(ctx context.Context, id, sessionID, secret string, step int64) error {
+	sealed, err := s.seal([]byte(secret), "totp:"+id)
+	if err != nil {
+		return fmt.Errorf("replace totp: %w", err)
+	}
+	return s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.exec(ctx, "replace totp",
+			`UPDATE users SET totp_secret = ?, totp_confirmed_at = ?, totp_last_step = ?, failed_codes = 0
+			 WHERE id = ? AND totp_secret IS NOT NULL`,
+			sealed, utc(s.now()), step, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("replace totp: %w", ErrConflict)
+		}
+		if err := s.DeleteUserDevices(ctx, id); err != nil {
+			return err
+		}
+		_, err = s.exec(ctx, "clear pending totp",
+			`UPDATE login_sessions SET pending_totp_secret = NULL WHERE id = ? AND user_id = ?`, sessionID, id)
+		return err
 	})
 }
 

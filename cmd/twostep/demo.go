@@ -82,7 +82,7 @@ func seedDemo(ctx context.Context, store *storage.Store, issuer string) (string,
 	case err != nil:
 		return "", err
 	default:
-		if err := store.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		if err := store.SetPasswordHash(ctx, u.ID, hash, ""); err != nil {
 			return "", err
 		}
 	}

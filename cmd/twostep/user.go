@@ -171,7 +171,7 @@ func runUser(ctx context.Context, e env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := store.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		if err := store.SetPasswordHash(ctx, u.ID, hash, ""); err != nil {
 			return err
 		}
 		audit.recordCLI(ctx, storage.AuditEvent{Event: "admin.user.passwd", UserID: u.ID})

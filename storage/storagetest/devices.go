@@ -168,7 +168,7 @@ func testDeviceForgottenOnCredentialChange(t *testing.T, s *storage.Store, clk *
 		name   string
 		change func(userID string) error
 	}{
-		{"SetPasswordHash", func(id string) error { return s.SetPasswordHash(ctx, id, "new-hash") }},
+		{"SetPasswordHash", func(id string) error { return s.SetPasswordHash(ctx, id, "new-hash", "") }},
 		{"ResetTOTP", func(id string) error { return s.ResetTOTP(ctx, id) }},
 	}
 	for _, tc := range tests {

@@ -137,7 +137,7 @@ func Run(t *testing.T, newDSN NewDSN) {
 	for _, group := range [][]test{
 		fositeTests, transactionTests, userTests, clientTests, loginSessionTests,
 		authRequestTests, grantTests, signingKeyTests, throttleTests, recoveryCodeTests,
-		deviceTests, auditTests, expiryTests, concurrencyTests, backchannelTests, parTests,
+		deviceTests, auditTests, expiryTests, concurrencyTests, backchannelTests, parTests, accountTests,
 	} {
 		for _, tc := range group {
 			tests = append(tests, dsnTest{tc.name, func(t *testing.T, _ string, s *storage.Store, clk *Clock) { tc.run(t, s, clk) }})

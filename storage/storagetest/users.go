@@ -106,7 +106,7 @@ func testUserErrors(t *testing.T, s *storage.Store, _ *Clock) {
 		{"get by username, not ID", func() error { _, err := s.GetUser(ctx, "alice"); return err }, storage.ErrNotFound},
 		{"get unknown username", func() error { _, err := s.GetUserByUsername(ctx, "nobody"); return err }, storage.ErrNotFound},
 		{"disable unknown", func() error { return s.SetUserDisabled(ctx, "id-nobody", true) }, storage.ErrNotFound},
-		{"set password of unknown", func() error { return s.SetPasswordHash(ctx, "id-nobody", "h") }, storage.ErrNotFound},
+		{"set password of unknown", func() error { return s.SetPasswordHash(ctx, "id-nobody", "h", "") }, storage.ErrNotFound},
 		{"reset TOTP of unknown", func() error { return s.ResetTOTP(ctx, "id-nobody") }, storage.ErrNotFound},
 		{"unlock unknown", func() error { return s.UnlockUser(ctx, "id-nobody") }, storage.ErrNotFound},
 		{"count a code failure of unknown", func() error { _, err := s.CountCodeFailure(ctx, "id-nobody", 5); return err }, storage.ErrConflict},
@@ -232,7 +232,7 @@ func testUserSetPasswordHash(t *testing.T, s *storage.Store, clk *Clock) {
 	createUser(t, s, "id-bob", "bob")
 	createLoginSession(t, s, clk, "login-alice", storage.StateDone, "id-alice")
 	createLoginSession(t, s, clk, "login-bob", storage.StateDone, "id-bob")
-	if err := s.SetPasswordHash(ctx, "id-alice", "new-hash"); err != nil {
+	if err := s.SetPasswordHash(ctx, "id-alice", "new-hash", ""); err != nil {
 		t.Fatalf("set password hash: %v", err)
 	}
 	if u, err := s.GetUser(ctx, "id-alice"); err != nil || u.PasswordHash != "new-hash" {
