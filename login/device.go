@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twostep/twostep/storage"
 )
@@ -16,8 +17,20 @@ import (
 // to the login pages.
 const DeviceCookieName = "twostep_device"
 
-// maxUserAgent bounds the user agent kept with a remembered device.
+// maxUserAgent bounds the user agent kept with a remembered device or a
+// login session.
 const maxUserAgent = 256
+
+// userAgent is r's User-Agent as valid UTF-8, cut to at most maxUserAgent
+// bytes on a character boundary.
+func userAgent(r *http.Request) string {
+	ua := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
+	n := min(len(ua), maxUserAgent)
+	for n < len(ua) && n > 0 && !utf8.RuneStart(ua[n]) {
+		n--
+	}
+	return ua[:n]
+}
 
 // rememberDevice remembers this browser for u after a TOTP code: a row
 // keyed by the hash of a new random cookie value. A failure is logged and
@@ -25,12 +38,8 @@ const maxUserAgent = 256
 func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, u storage.User, clientID string, now time.Time) {
 	value, err := h.newToken()
 	if err == nil {
-		ua := r.UserAgent()
-		if len(ua) > maxUserAgent {
-			ua = ua[:maxUserAgent]
-		}
 		err = h.store.CreateDevice(r.Context(), storage.Device{
-			ID: sessionID(value), UserID: u.ID, UserAgent: ua, IP: clientIP(r),
+			ID: sessionID(value), UserID: u.ID, UserAgent: userAgent(r), IP: clientIP(r),
 			CreatedAt: now, ExpiresAt: now.Add(h.remember),
 		})
 	}
@@ -55,11 +64,12 @@ func (h *Handler) rememberDevice(w http.ResponseWriter, r *http.Request, u stora
 
 // rememberedDevice returns the device this browser was remembered as for
 // u, if the feature is on, u still has the authenticator that verified it,
-// it is younger than RememberDevice, and the authorization request does not
-// ask for a fresh second factor.
+// it is younger than RememberDevice, and the login serves an authorization
+// request that does not ask for a fresh second factor. A login that serves
+// none leads to the account page, which always wants the code.
 // Any doubt, a database failure included, means no: the TOTP step follows.
 func (h *Handler) rememberedDevice(w http.ResponseWriter, r *http.Request, u storage.User, ar storage.AuthRequest, now time.Time) (storage.Device, bool) {
-	if h.remember <= 0 || !u.HasTOTP() {
+	if h.remember <= 0 || !u.HasTOTP() || ar.ID == "" {
 		return storage.Device{}, false
 	}
 	c, err := r.Cookie(DeviceCookieName)

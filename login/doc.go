@@ -1,7 +1,9 @@
 // Package login owns the two-layer login: the password step, the TOTP step
 // (enrolment with a QR code, verification, the replay guard), recovery
 // codes, remembered devices, the login session and its cookie, throttling
-// and lockout of both steps, and the argon2id password hasher.
+// and lockout of both steps, the argon2id password hasher, and the
+// self-service account page (/account), which a login of its own with both
+// factors opens: a login that serves no authorization request ends there.
 //
 // The state of a login lives server-side in a storage.LoginSession row. The
 // browser's cookie holds only an opaque random 256-bit value; the row's ID

@@ -353,8 +353,10 @@ func FuzzTOTPForm(f *testing.F) {
 			wantStatus = http.StatusBadRequest
 		case form.Get("csrf_token") != token:
 			wantStatus = http.StatusForbidden
+		case right && enrol:
+			wantStatus = http.StatusOK // the new recovery codes
 		case right:
-			wantStatus = http.StatusOK // the signed-in page, or the new recovery codes
+			wantStatus = http.StatusSeeOther // on to the account page
 		default:
 			wantStatus = http.StatusUnprocessableEntity
 		}
@@ -363,7 +365,7 @@ func FuzzTOTPForm(f *testing.F) {
 				p.status, wantStatus, parseErr, form.Get("csrf_token") == token, right, p.body)
 		}
 
-		done := wantStatus == http.StatusOK
+		done := wantStatus == http.StatusOK || wantStatus == http.StatusSeeOther
 		ls, err := e.h.Current(b.request())
 		switch {
 		case done && err != nil:

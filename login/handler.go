@@ -13,8 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/twostep/twostep/mail"
 	"github.com/twostep/twostep/storage"
 	"github.com/twostep/twostep/templates"
 )
@@ -48,7 +51,8 @@ type Config struct {
 	// Store keeps users, login sessions, authorization requests and
 	// throttling counters. Required.
 	Store *storage.Store
-	// Pages renders login.html, totp.html, signedin.html and error pages.
+	// Pages renders login.html, totp.html, the account pages and error
+	// pages.
 	// Required.
 	Pages *templates.Pages
 	// Logger receives failures and security events; discarded when nil.
@@ -80,6 +84,44 @@ type Config struct {
 	// Rand is the source of cookie values, CSRF tokens and TOTP secrets;
 	// crypto/rand.Reader when nil. It must be safe for concurrent use.
 	Rand io.Reader
+	// BaseURL is where browsers reach twostep (the issuer), for the links
+	// in mail; required when Mailer is set.
+	BaseURL string
+	// Mailer sends invitations, email verifications and password reset
+	// links; nil turns those features off, and the pages say so.
+	Mailer Mailer
+	// Registration says who may create an account: RegistrationClosed
+	// (the default: administrators add users), RegistrationInvite (also
+	// invitees, through their link) or RegistrationOpen (also anyone
+	// who verifies an email address; needs a Mailer).
+	Registration Registration
+	// Policy is the password policy for new passwords; the zero value is
+	// DefaultPasswordPolicy.
+	Policy PasswordPolicy
+}
+
+// Mailer sends one message; *mail.Mailer is one.
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+// Registration says who may create an account; see Config.Registration.
+type Registration string
+
+// The registration modes of `twostep serve --registration`.
+const (
+	RegistrationClosed Registration = "closed"
+	RegistrationInvite Registration = "invite"
+	RegistrationOpen   Registration = "open"
+)
+
+// ParseRegistration returns the registration mode named s.
+func ParseRegistration(s string) (Registration, error) {
+	switch r := Registration(s); r {
+	case RegistrationClosed, RegistrationInvite, RegistrationOpen:
+		return r, nil
+	}
+	return "", fmt.Errorf("registration mode %q: want closed, invite or open", s)
 }
 
 // Handler serves the login pages and answers who is logged in.
@@ -88,6 +130,10 @@ type Handler struct {
 	remember time.Duration
 	account  Backoff
 	ip       Backoff
+	baseURL  string
+	mailer   Mailer
+	signup   Registration
+	policy   PasswordPolicy
 	store    *storage.Store
 	pages    *templates.Pages
 	log      *slog.Logger
@@ -100,6 +146,9 @@ type Handler struct {
 	// dummyHash is verified for unknown and disabled users, so that they
 	// cost the same work as a wrong password.
 	dummyHash string
+	// mailing counts the mail being sent off the request path (see
+	// Wait).
+	mailing sync.WaitGroup
 }
 
 // New returns a Handler for cfg.
@@ -115,6 +164,22 @@ func New(cfg Config) (*Handler, error) {
 		issuer: cfg.TOTPIssuer, secure: cfg.SecureCookie, lifetime: cfg.SessionLifetime,
 		now: cfg.Now, rand: cfg.Rand, audit: cfg.Audit, remember: cfg.RememberDevice,
 		account: cfg.AccountThrottle, ip: cfg.IPThrottle,
+		baseURL: strings.TrimSuffix(cfg.BaseURL, "/"), mailer: cfg.Mailer, signup: cfg.Registration, policy: cfg.Policy,
+	}
+	if h.signup == "" {
+		h.signup = RegistrationClosed
+	}
+	if _, err := ParseRegistration(string(h.signup)); err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	if h.mailer != nil && h.baseURL == "" {
+		return nil, errors.New("login: Config.BaseURL is required with a Mailer")
+	}
+	if h.signup == RegistrationOpen && h.mailer == nil {
+		return nil, errors.New("login: open registration needs mail, to verify addresses")
+	}
+	if h.policy == (PasswordPolicy{}) {
+		h.policy = DefaultPasswordPolicy()
 	}
 	if h.account == (Backoff{}) {
 		h.account = DefaultAccountThrottle()
@@ -164,6 +229,15 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/totp", h.submitTOTP)
 	mux.HandleFunc("GET /login/recovery", h.showRecovery)
 	mux.HandleFunc("POST /login/recovery", h.submitRecovery)
+	h.accountRoutes(mux)
+	mux.HandleFunc("GET /join", h.showJoin)
+	mux.HandleFunc("POST /join", h.submitJoin)
+	mux.HandleFunc("GET /register", h.showRegister)
+	mux.HandleFunc("POST /register", h.submitRegister)
+	mux.HandleFunc("GET /login/forgot", h.showForgot)
+	mux.HandleFunc("POST /login/forgot", h.submitForgot)
+	mux.HandleFunc("GET /login/reset", h.showReset)
+	mux.HandleFunc("POST /login/reset", h.submitReset)
 }
 
 // Current returns the browser's login session if both factors have been
@@ -451,20 +525,16 @@ func (h *Handler) complete(w http.ResponseWriter, r *http.Request, ls storage.Lo
 }
 
 // continueURL is where a completed login goes: back to the authorization
-// request it serves, or "" when it serves none.
+// request it serves, or to the account page when it serves none.
 func continueURL(ls storage.LoginSession) string {
 	if ls.AuthRequestID == "" {
-		return ""
+		return accountPath
 	}
 	return "/oauth2/auth?auth_request=" + url.QueryEscape(ls.AuthRequestID)
 }
 
 // proceed sends a completed login on: to the authorization request, or to
-// the signed-in page in language l.
-func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession, u storage.User) {
-	if next := continueURL(ls); next != "" {
-		redirect(w, r, next)
-		return
-	}
-	h.pages.Render(w, l, http.StatusOK, "signedin.html", signedInPage{Username: u.Username})
+// the account page.
+func (h *Handler) proceed(w http.ResponseWriter, r *http.Request, ls storage.LoginSession) {
+	redirect(w, r, continueURL(ls))
 }

@@ -91,8 +91,9 @@ func TestCodeSessionSpent(t *testing.T) {
 			if tc.enrol {
 				secret = parseEnrolment(t, b2.get("/login/totp").body).uri.Query().Get("secret")
 			}
-			if p := b2.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-				t.Errorf("new login: got status %d, want 200", p.status)
+			p = b2.codeStep(codeAt(t, secret, e.clock.Now()))
+			if tc.enrol && p.status != http.StatusOK || !tc.enrol && !p.signedIn() {
+				t.Errorf("new login: got %d to %q, want the recovery codes (enrolment) or 303 to %s", p.status, p.location(), accountPath)
 			}
 			if got := e.user("id-alice").FailedCodes; got != 0 {
 				t.Errorf("after a right code: got %d failed codes, want 0", got)
@@ -144,8 +145,8 @@ func TestReplayCountsAsWrongCode(t *testing.T) {
 			e := newEnv(t)
 			_, secret := e.addEnrolledUser("alice", "pw-alice-1")
 			code := codeAt(t, secret, e.clock.Now())
-			if p := e.browser().passwordAndCode(t, "alice", "pw-alice-1", code); p.status != http.StatusOK {
-				t.Fatalf("first use of the code: got status %d, want 200", p.status)
+			if p := e.browser().passwordAndCode(t, "alice", "pw-alice-1", code); !p.signedIn() {
+				t.Fatalf("first use of the code: got %d to %q, want 303 to %s", p.status, p.location(), accountPath)
 			}
 			e.failCodes("alice", "pw-alice-1", secret, tc.account)
 			b := e.browser()
@@ -192,8 +193,8 @@ func TestAccountLockAfter100Codes(t *testing.T) {
 	if got := e.user(alice.ID).FailedCodes; got != 99 {
 		t.Fatalf("got %d failed codes, want 99", got)
 	}
-	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-		t.Fatalf("right code after 99 wrong ones: got status %d, want 200", p.status)
+	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); !p.signedIn() {
+		t.Fatalf("right code after 99 wrong ones: got %d to %q, want 303 to %s", p.status, p.location(), accountPath)
 	}
 	if got := e.user(alice.ID).FailedCodes; got != 0 {
 		t.Fatalf("after a right code: got %d failed codes, want 0", got)
@@ -252,7 +253,7 @@ func TestAccountLockAfter100Codes(t *testing.T) {
 	}
 	b = e.browser()
 	b.mustPass("alice", "pw-alice-1")
-	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-		t.Errorf("after Unlock: got status %d, want 200", p.status)
+	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); !p.signedIn() {
+		t.Errorf("after Unlock: got %d to %q, want 303 to %s", p.status, p.location(), accountPath)
 	}
 }

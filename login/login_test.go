@@ -248,6 +248,10 @@ type page struct {
 
 func (p page) location() string { return p.header.Get("Location") }
 
+// signedIn reports whether p ends a login that serves no authorization
+// request: a redirect to the account page.
+func (p page) signedIn() bool { return p.status == http.StatusSeeOther && p.location() == accountPath }
+
 func (b *browser) do(req *http.Request) page {
 	b.e.t.Helper()
 	if b.cookie != "" {
@@ -737,6 +741,9 @@ func TestSessionCookieChangesAfterEachFactor(t *testing.T) {
 		}},
 		{"password on a remembered device", func(e *env, b *browser, secret string, _ []string) []string {
 			b.device = e.remember("alice", "pw-alice-1", secret)
+			// Only a login for an application skips the code.
+			e.addAuthRequest("ar-1", url.Values{"client_id": {"app"}})
+			b.get("/login?auth_request=ar-1")
 			b.post("/login", url.Values{"csrf_token": {b.csrf()}, "username": {"alice"}, "password": {"pw-alice-1"}})
 			return []string{b.cookie}
 		}},

@@ -26,6 +26,11 @@ type passwordPage struct {
 	Error         string
 	UsernameError string
 	PasswordError string
+	// Forgot is the link to the forgotten-password page, which links back
+	// to this login; Register says whether to link to the registration
+	// page.
+	Forgot   string
+	Register bool
 }
 
 // showPassword serves GET /login: it starts (or resumes) a login session
@@ -72,7 +77,7 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if ls, err = h.startSession(ctx, w, arID); err != nil {
+		if ls, err = h.startSession(w, r, arID); err != nil {
 			h.serverError(w, r, "create login session", err, "")
 			return
 		}
@@ -84,12 +89,14 @@ func (h *Handler) showPassword(w http.ResponseWriter, r *http.Request) {
 	// identifier.
 	h.pages.Render(w, pageLang(r, ar), http.StatusOK, "login.html", passwordPage{
 		CSRFToken: ls.CSRFToken, Client: client, Username: ar.Form.Get("login_hint"),
+		Forgot: forgotURL(ls.AuthRequestID), Register: h.signup == RegistrationOpen,
 	})
 }
 
-// startSession creates a login session in the password state and sets its
-// cookie.
-func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, arID string) (storage.LoginSession, error) {
+// startSession creates a login session in the password state, noting the
+// address and browser it starts from for the account page's list of
+// sessions, and sets its cookie.
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, arID string) (storage.LoginSession, error) {
 	value, err := h.newToken()
 	if err != nil {
 		return storage.LoginSession{}, err
@@ -104,10 +111,12 @@ func (h *Handler) startSession(ctx context.Context, w http.ResponseWriter, arID 
 		State:         storage.StatePassword,
 		AuthRequestID: arID,
 		CSRFToken:     csrf,
+		IP:            clientIP(r),
+		UserAgent:     userAgent(r),
 		CreatedAt:     now,
 		ExpiresAt:     now.Add(stepLifetime),
 	}
-	if err := h.store.CreateLoginSession(ctx, ls); err != nil {
+	if err := h.store.CreateLoginSession(r.Context(), ls); err != nil {
 		return storage.LoginSession{}, err
 	}
 	h.setCookie(w, value, ls.ExpiresAt)
@@ -132,7 +141,10 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
 	password := r.PostForm.Get("password")
-	page := passwordPage{CSRFToken: ls.CSRFToken, Client: client, Username: username}
+	page := passwordPage{
+		CSRFToken: ls.CSRFToken, Client: client, Username: username,
+		Forgot: forgotURL(ls.AuthRequestID), Register: h.signup == RegistrationOpen,
+	}
 	if username == "" {
 		page.UsernameError = l.T("login.enter_username")
 	}
@@ -160,11 +172,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		ev.Outcome = "throttled"
 		h.record(r, ev)
-		// Whole seconds, rounded up: a client that waits as told must not
-		// find the key still blocked.
-		secs := max(1, int(math.Ceil(until.Sub(h.now()).Seconds())))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		page.Error = tooManyAttempts(l, time.Duration(secs)*time.Second)
+		page.Error = tooManyAttempts(l, h.retryAfter(w, until))
 		h.pages.Render(w, l, http.StatusTooManyRequests, "login.html", page)
 		return
 	}
@@ -210,7 +218,7 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 		ev.Outcome = "success"
 		h.record(r, ev)
 		h.record(r, storage.AuditEvent{Event: "login.device", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID, Detail: dev.ID[:12]})
-		h.proceed(w, r, l, ls, u)
+		h.proceed(w, r, ls)
 		return
 	}
 	value, csrf, err := h.newTokens()
@@ -239,6 +247,15 @@ func (h *Handler) submitPassword(w http.ResponseWriter, r *http.Request) {
 // reserve counts one attempt against key under policy b.
 func (h *Handler) reserve(ctx context.Context, key string, b Backoff) (bool, time.Time, error) {
 	return h.store.ReserveAttempt(ctx, key, b.delay, ForgetFailures)
+}
+
+// retryAfter sets the Retry-After header for a key blocked until `until`
+// and returns the wait it gives: whole seconds, rounded up, so that a
+// client that waits as told does not find the key still blocked.
+func (h *Handler) retryAfter(w http.ResponseWriter, until time.Time) time.Duration {
+	secs := max(1, int(math.Ceil(until.Sub(h.now()).Seconds())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return time.Duration(secs) * time.Second
 }
 
 // tooManyAttempts tells the user, in language l, how long to wait.

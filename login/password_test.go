@@ -666,8 +666,8 @@ func TestPasswordLockedAccount(t *testing.T) {
 	}
 	b := e.browser()
 	b.mustPass("alice", "pw-alice-1")
-	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-		t.Errorf("right code after Unlock: got status %d, want 200", p.status)
+	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); !p.signedIn() {
+		t.Errorf("right code after Unlock: got %d to %q, want 303 to %s", p.status, p.location(), accountPath)
 	}
 }
 

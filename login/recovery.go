@@ -37,6 +37,8 @@ type recoveryPage struct {
 
 // codesPage is the data of codes.html, which shows new recovery codes once.
 type codesPage struct {
+	// Intro replaces the enrolment's introduction when set.
+	Intro string
 	Codes []string
 	// Download is the codes as a text/plain data: URL, for saving them.
 	Download template.URL
@@ -88,15 +90,17 @@ func normalRecoveryCode(s string) (string, bool) {
 }
 
 // showNewRecoveryCodes shows the user's new recovery codes, once, in
-// language l, with a download and the way on.
-func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, l templates.Lang, ls storage.LoginSession, u storage.User, codes []string) {
+// language l, with a download and the way on to next. intro, if not "",
+// replaces the enrolment's introduction.
+func (h *Handler) showNewRecoveryCodes(w http.ResponseWriter, l templates.Lang, u storage.User, codes []string, next, intro string) {
 	text := l.T("codes.file", "issuer", h.issuer, "user", u.Username) + "\n\n" + strings.Join(codes, "\n") + "\n"
 	h.pages.Render(w, l, http.StatusOK, "codes.html", codesPage{
+		Intro: intro,
 		Codes: codes,
 		// Built here from generated codes, all escaped; html/template would
 		// otherwise refuse the data: scheme.
 		Download: template.URL("data:text/plain;charset=utf-8," + url.PathEscape(text)),
-		Next:     continueURL(ls),
+		Next:     next,
 	})
 }
 

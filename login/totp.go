@@ -57,11 +57,6 @@ type totpPage struct {
 	RememberDays int
 }
 
-// signedInPage is the data of signedin.html.
-type signedInPage struct {
-	Username string
-}
-
 // showTOTP serves GET /login/totp: the code form, with the enrolment QR
 // code, URI and secret for a user without a confirmed authenticator.
 func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
@@ -206,10 +201,10 @@ func (h *Handler) submitTOTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if enrol {
 		h.record(r, storage.AuditEvent{Event: "totp.enrolled", Outcome: "success", UserID: u.ID, ClientID: ar.ClientID})
-		h.showNewRecoveryCodes(w, l, ls, u, codes)
+		h.showNewRecoveryCodes(w, l, u, codes, continueURL(ls), "")
 		return
 	}
-	h.proceed(w, r, l, ls, u)
+	h.proceed(w, r, ls)
 }
 
 // countCode counts a second-factor attempt, before it is checked, against
@@ -250,16 +245,22 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, l templates.
 func (h *Handler) wrongCode(w http.ResponseWriter, r *http.Request, l templates.Lang, ls storage.LoginSession, u storage.User, tries int, retry func()) {
 	switch {
 	case tries >= MaxAccountCodes:
-		h.record(r, storage.AuditEvent{Event: "account.locked", Outcome: "success", UserID: u.ID,
-			Detail: fmt.Sprintf("%d consecutive wrong codes", tries)})
-		h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: account locked after too many wrong codes",
-			slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
-		h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_locked"))
+		h.lockedOut(w, r, l, u, tries)
 	case ls.FailedCodes+1 >= maxSessionCodes:
 		h.sessionSpent(w, r, l, ls)
 	default:
 		retry()
 	}
+}
+
+// lockedOut records that the wrong code just counted, the account's tries
+// in a row, locked u's account, and says so in language l.
+func (h *Handler) lockedOut(w http.ResponseWriter, r *http.Request, l templates.Lang, u storage.User, tries int) {
+	h.record(r, storage.AuditEvent{Event: "account.locked", Outcome: "success", UserID: u.ID,
+		Detail: fmt.Sprintf("%d consecutive wrong codes", tries)})
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "login: account locked after too many wrong codes",
+		slog.String("request_id", requestID(w)), slog.String("user_id", u.ID))
+	h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_locked"))
 }
 
 // sessionSpent tells the user that this login has had all its code

@@ -92,9 +92,9 @@ func TestCodeSkewAtHandler(t *testing.T) {
 		offset     time.Duration
 		wantStatus int
 	}{
-		{"previous step", -30 * time.Second, http.StatusOK},
-		{"current step", 0, http.StatusOK},
-		{"next step", 30 * time.Second, http.StatusOK},
+		{"previous step", -30 * time.Second, http.StatusSeeOther},
+		{"current step", 0, http.StatusSeeOther},
+		{"next step", 30 * time.Second, http.StatusSeeOther},
 		{"two steps ago", -60 * time.Second, http.StatusUnprocessableEntity},
 		{"two steps ahead", 60 * time.Second, http.StatusUnprocessableEntity},
 	} {
@@ -137,8 +137,8 @@ func TestCodeReplay(t *testing.T) {
 			b.mustPass("alice", "pw-alice-1")
 			p := b.codeStep(tc.code())
 			if tc.wantOK {
-				if p.status != http.StatusOK {
-					t.Fatalf("got status %d, want 200; body:\n%s", p.status, p.body)
+				if !p.signedIn() {
+					t.Fatalf("got %d to %q, want 303 to %s; body:\n%s", p.status, p.location(), accountPath, p.body)
 				}
 				return
 			}
@@ -174,8 +174,8 @@ func TestCodeFormat(t *testing.T) {
 	// Malformed codes do not use up attempts.
 	b := e.browser()
 	b.mustPass("alice", "pw-alice-1")
-	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK {
-		t.Errorf("right code after malformed ones: got %d, want 200", p.status)
+	if p := b.codeStep(codeAt(t, secret, e.clock.Now())); !p.signedIn() {
+		t.Errorf("right code after malformed ones: got %d to %q, want 303 to %s", p.status, p.location(), accountPath)
 	}
 }
 
@@ -486,8 +486,8 @@ func TestSecondLoginShowsOnlyCodeField(t *testing.T) {
 	first.mustPass("alice", "pw-alice-1")
 	en := parseEnrolment(t, first.get("/login/totp").body)
 	secret := en.uri.Query().Get("secret")
-	if p := first.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK || !strings.Contains(p.body, "You are signed in") {
-		t.Fatalf("enrolment: got %d, want 200 You are signed in; body:\n%s", p.status, p.body)
+	if p := first.codeStep(codeAt(t, secret, e.clock.Now())); p.status != http.StatusOK || len(recoveryCodes(p.body)) != recoveryCodeCount {
+		t.Fatalf("enrolment: got %d, want 200 with the recovery codes; body:\n%s", p.status, p.body)
 	}
 
 	e.clock.Add(time.Hour)
@@ -523,8 +523,8 @@ func TestSecondLoginShowsOnlyCodeField(t *testing.T) {
 	// Spaces the user typed are ignored.
 	code := codeAt(t, secret, e.clock.Now())
 	p = b.post("/login/totp", url.Values{"csrf_token": {csrfToken(t, p.body)}, "code": {" " + code[:3] + " " + code[3:] + " "}})
-	if p.status != http.StatusOK || !strings.Contains(p.body, "You are signed in") {
-		t.Errorf("code with spaces: got %d, want 200 You are signed in; body:\n%s", p.status, p.body)
+	if !p.signedIn() {
+		t.Errorf("code with spaces: got %d to %q, want 303 to %s; body:\n%s", p.status, p.location(), accountPath, p.body)
 	}
 	if _, err := e.h.Current(b.request()); err != nil {
 		t.Errorf("Current: got %v, want the done session", err)

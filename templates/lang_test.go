@@ -60,7 +60,7 @@ func TestFormat(t *testing.T) {
 	}{
 		{"plain", English.T("login.title"), "Sign in"},
 		{"a value", French.T("login.title_client", "client", "Ventes"), "Se connecter à Ventes"},
-		{"values are not placeholders", English.T("signedin.as", "user", "{user}"), "You are signed in as {user}."},
+		{"values are not placeholders", English.T("account.signed_in_as", "user", "{user}"), "Signed in as {user}."},
 		{"a missing key is the key", German.T("no.such.key"), "no.such.key"},
 		{"English one", English.N("time.seconds", 1), "1 second"},
 		{"English zero", English.N("time.seconds", 0), "0 seconds"},
@@ -154,7 +154,16 @@ func TestCatalogueCoversEveryKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range pages {
+	mails, err := fs.Glob(files, "mail/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range mails {
+		// Pages.Mail asks for each mail's subject by a key it builds.
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(name, "mail/"), ".txt"), ".html")
+		use(name, "t", "mail."+base+".subject")
+	}
+	for _, name := range append(pages, mails...) {
 		src, err := fs.ReadFile(files, name)
 		if err != nil {
 			t.Fatal(err)
@@ -200,6 +209,9 @@ func TestCatalogueCoversEveryKey(t *testing.T) {
 				return true
 			}
 			where := fset.Position(call.Pos()).String()
+			if _, built := call.Args[0].(*ast.BinaryExpr); built && filepath.Base(path) == "mail.go" && filepath.Base(filepath.Dir(path)) == "templates" {
+				return true // a mail's subject key: counted with the mail templates above
+			}
 			lit, ok := call.Args[0].(*ast.BasicLit)
 			if !ok || lit.Kind != token.STRING {
 				t.Errorf("%s: %s with a key that is not a literal string", where, sel.Sel.Name)
@@ -241,7 +253,7 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 	}
 	cases := []render{
 		{"codes.html", codes{Codes: []string{"abcd-efgh-ijkl-mnop"}, Next: "/oauth2/auth?auth_request=a"}},
-		{"codes.html", codes{Codes: []string{"abcd-efgh-ijkl-mnop"}}},
+		{"codes.html", codes{Intro: "i", Codes: []string{"abcd-efgh-ijkl-mnop"}, Next: "/account"}},
 		{"consent.html", consent{ClientName: "Sales", ClientID: "sales", Scopes: []string{"x"}, AuthRequestID: "a", CSRFToken: "t"}},
 		{"demo.html", demo{}},
 		{"demo.html", demo{Claims: "{}", UserInfo: "{}", Logout: "/oauth2/logout"}},
@@ -252,11 +264,27 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 		{"logout.html", struct{ Form url.Values }{url.Values{"csrf_token": {"t"}}}},
 		{"notice.html", notice{Title: "T", Message: "M"}},
 		{"recovery.html", struct{ CSRFToken, Username, Error string }{"t", "eve", "e"}},
-		{"signedin.html", struct{ Username string }{"eve"}},
 		{"signedout.html", nil},
 		{"totp.html", totp{CSRFToken: "t", Client: "Sales", Username: "eve", Issuer: "twostep", Enrol: true,
 			QR: template.URL("data:image/png;base64,AAAA"), URI: template.URL("otpauth://totp/x"), Secret: "ABCD", CodeError: "c"}},
 		{"totp.html", totp{CSRFToken: "t", Username: "eve", Issuer: "twostep", RememberDays: 30, Error: "e"}},
+		{"login.html", password{CSRFToken: "t", Forgot: "/login/forgot", Register: true}},
+		{"join.html", join{Token: "t", Username: "eve", Email: "eve@example.com", MinLength: 12,
+			Error: "e", NameError: "n", PasswordError: "p", ConfirmError: "c"}},
+		{"register.html", register{Email: "eve@example.com", Error: "e", EmailError: "m"}},
+		{"forgot.html", forgot{Back: "/login", Email: "eve@example.com", Error: "e", EmailError: "m"}},
+		{"forgot.html", forgot{NoMail: true, Back: "/login"}},
+		{"account.html", account{CSRFToken: "t", Username: "eve", Notice: "n", Error: "e", MinPassword: 12, TOTPSince: "2025-03-14 09:00 UTC", CodesLeft: 10,
+			Profile:  accountProfile{Name: "Eve", Email: "eve@example.com", Resend: true, NameError: "n", EmailError: "m"},
+			Password: accountPassword{Error: "e", CurrentError: "c", CodeError: "x", NewError: "n", ConfirmError: "c"},
+			Devices:  []accountDevice{{ID: "d", Browser: "Firefox", IP: "192.0.2.1", Since: "2025-03-14 09:00 UTC", LastUsed: "2025-03-14 09:00 UTC"}},
+			Apps:     []accountApp{{ClientID: "sales", Name: "Sales", Scopes: "openid", Since: "2025-03-14 09:00 UTC"}},
+			Sessions: []accountSession{{SID: "s", Browser: "Firefox", Started: "2025-03-14 09:00 UTC", Current: true}, {SID: "o", Browser: "Safari"}}}},
+		{"account.html", account{CSRFToken: "t", Username: "eve", Profile: accountProfile{MailOff: true}}},
+		{"account_authenticator.html", totp{CSRFToken: "t", Username: "eve", Issuer: "twostep", Enrol: true,
+			QR: template.URL("data:image/png;base64,AAAA"), URI: template.URL("otpauth://totp/x"), Secret: "ABCD", CodeError: "c"}},
+		{"account_verify.html", verifyEmail{Token: "t", Email: "eve@example.com"}},
+		{"reset.html", reset{Token: "t", Username: "eve", MinLength: 12, Error: "e", PasswordError: "p", ConfirmError: "c", CodeError: "x"}},
 	}
 	names, err := fs.Glob(files, "*.html")
 	if err != nil {
@@ -281,6 +309,61 @@ func TestEveryPageInEveryLanguage(t *testing.T) {
 				checkPage(t, body)
 				if want := `<html lang="` + string(l) + `">`; !strings.Contains(body, want) {
 					t.Errorf("page lacks %s", want)
+				}
+			})
+		}
+	}
+}
+
+// TestEveryMailInEveryLanguage renders every mail in every language: each
+// has its subject, both bodies with the absolute link, and nothing
+// untranslated.
+func TestEveryMailInEveryLanguage(t *testing.T) {
+	pages, err := Parse(Brand{Name: "Acme <login>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type linkMail struct{ Link, Expires, Username string }
+	data := linkMail{Link: "https://id.example.com/join?token=a_b-c", Expires: "2025-03-21 09:00 UTC", Username: "eve<x>"}
+	names, err := fs.Glob(files, "mail/*.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) < 4 {
+		t.Fatalf("got mails %v, want at least invite, register, register-exists and reset", names)
+	}
+	for _, l := range Langs() {
+		for _, name := range names {
+			name = strings.TrimSuffix(strings.TrimPrefix(name, "mail/"), ".txt")
+			t.Run(string(l)+"/"+name, func(t *testing.T) {
+				m, err := pages.Mail(l, name, data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := l.T("mail."+name+".subject", "brand", "Acme <login>"); m.Subject != want || strings.HasPrefix(m.Subject, "mail.") {
+					t.Errorf("subject: got %q, want %q", m.Subject, want)
+				}
+				if !strings.Contains(m.Text, "\n"+data.Link+"\n") {
+					t.Errorf("text body lacks the link on a line of its own:\n%s", m.Text)
+				}
+				if !strings.Contains(m.HTML, `<a href="https://id.example.com/join?token=a_b-c">`) {
+					t.Errorf("HTML body lacks the link:\n%s", m.HTML)
+				}
+				if want := `<html lang="` + string(l) + `">`; !strings.Contains(m.HTML, want) {
+					t.Errorf("HTML body lacks %s", want)
+				}
+				if strings.Contains(m.HTML, "<login>") || strings.Contains(m.HTML, "eve<x>") {
+					t.Errorf("HTML body does not escape the brand or the username:\n%s", m.HTML)
+				}
+				for _, body := range []string{m.Subject, m.Text, m.HTML} {
+					if p := placeholderRE.FindString(body); p != "" {
+						t.Errorf("mail has the placeholder %s:\n%s", p, body)
+					}
+					for key := range english {
+						if strings.Contains(body, key) {
+							t.Errorf("mail has the message key %q:\n%s", key, body)
+						}
+					}
 				}
 			})
 		}

@@ -11,7 +11,7 @@ import (
 	"net/url"
 )
 
-//go:embed *.html
+//go:embed *.html mail
 var files embed.FS
 
 // ContentSecurityPolicy forbids scripts and framing; images come from
@@ -36,6 +36,9 @@ type Brand struct {
 // Pages is the parsed set of pages, in every language, for one Brand.
 type Pages struct {
 	sets map[Lang]*template.Template
+	// mail is the mail templates per language; brand the brand's name.
+	mail  map[Lang]mailSet
+	brand string
 	// stylesheet and logo are served by Routes.
 	stylesheet asset
 	logo       asset
@@ -57,6 +60,8 @@ func Parse(brand Brand) (*Pages, error) {
 	}
 	p := &Pages{
 		sets:       map[Lang]*template.Template{},
+		mail:       map[Lang]mailSet{},
+		brand:      name,
 		stylesheet: newAsset(stylesheetPath, "text/css; charset=utf-8", stylesheet),
 		logo:       newAsset(logoPath, brand.Logo.contentType, brand.Logo.data),
 	}
@@ -73,6 +78,9 @@ func Parse(brand Brand) (*Pages, error) {
 			return nil, fmt.Errorf("parse templates: %w", err)
 		}
 		p.sets[l] = t
+		if p.mail[l], err = parseMail(l, name); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }

@@ -14,6 +14,7 @@ import (
 type (
 	notice struct{ Title, Message, Next, Action string }
 	codes  struct {
+		Intro    string
 		Codes    []string
 		Download template.URL
 		Next     string
@@ -27,7 +28,48 @@ type (
 	}
 	password struct {
 		CSRFToken, Client, Username, Error, UsernameError, PasswordError string
+		Forgot                                                           string
+		Register                                                         bool
 	}
+	join struct {
+		Token, Username, Email, Name                  string
+		MinLength                                     int
+		Error, NameError, PasswordError, ConfirmError string
+	}
+	register struct{ Email, Error, EmailError string }
+	forgot   struct {
+		NoMail                                      bool
+		Email, AuthRequest, Back, Error, EmailError string
+	}
+	reset struct {
+		Token, Username                               string
+		MinLength                                     int
+		Error, PasswordError, ConfirmError, CodeError string
+	}
+	account struct {
+		CSRFToken, Username, Notice, Error string
+		Profile                            accountProfile
+		Password                           accountPassword
+		MinPassword                        int
+		TOTPSince                          string
+		CodesLeft                          int
+		Devices                            []accountDevice
+		Apps                               []accountApp
+		Sessions                           []accountSession
+	}
+	accountProfile struct {
+		Name, Email               string
+		Verified, MailOff, Resend bool
+		NameError, EmailError     string
+	}
+	accountPassword struct{ Error, CurrentError, CodeError, NewError, ConfirmError string }
+	accountDevice   struct{ ID, Browser, UserAgent, IP, Since, LastUsed string }
+	accountApp      struct{ ClientID, Name, Scopes, Since string }
+	accountSession  struct {
+		SID, Browser, Started, IP, UserAgent string
+		Current                              bool
+	}
+	verifyEmail struct{ Token, Email string }
 )
 
 func TestRender(t *testing.T) {
@@ -141,21 +183,22 @@ func TestRender(t *testing.T) {
 				`<a class="button" href="/oauth2/auth?auth_request=a1">`,
 				"shown only this once",
 			},
-			notWant: []string{"<script>", "You are signed in"},
+			notWant: []string{"<script>"},
 		},
 		{
-			name: "codes page without an authorization request",
+			name: "codes page with its own introduction",
 			render: func(w http.ResponseWriter, r *http.Request) {
-				pages.Render(w, English, http.StatusOK, "codes.html", codes{Codes: []string{"abcd-efgh-ijkl-mnop"}})
+				pages.Render(w, English, http.StatusOK, "codes.html", codes{Intro: "New codes <b>", Codes: []string{"abcd-efgh-ijkl-mnop"}, Next: "/account"})
 			},
 			wantStatus: http.StatusOK,
-			want:       []string{"You are signed in"},
-			notWant:    []string{`class="button"`},
+			want:       []string{"<p>New codes &lt;b&gt; <strong>", `<a class="button" href="/account">`},
+			notWant:    []string{English.T("codes.intro")},
 		},
 		{
 			name: "codes page refuses a download link given as a plain string",
 			render: func(w http.ResponseWriter, r *http.Request) {
 				pages.Render(w, English, http.StatusOK, "codes.html", struct {
+					Intro          string
 					Codes          []string
 					Download, Next string
 				}{Download: "data:text/html,<script>alert(1)</script>"})
@@ -248,13 +291,122 @@ func TestRender(t *testing.T) {
 			want:       []string{`<html lang="de">`, "<h1>Bei Vertrieb anmelden</h1>", "Benutzername", "Passwort"},
 		},
 		{
-			name: "signed-in page escapes the username and claims no factors",
+			name: "login page links to the forgotten-password page, and to registration when open",
 			render: func(w http.ResponseWriter, r *http.Request) {
-				pages.Render(w, English, http.StatusOK, "signedin.html", struct{ Username string }{"<b>eve</b>"})
+				pages.Render(w, English, http.StatusOK, "login.html", password{CSRFToken: "t", Forgot: "/login/forgot?auth_request=a%26b", Register: true})
 			},
 			wantStatus: http.StatusOK,
-			want:       []string{"You are signed in as &lt;b&gt;eve&lt;/b&gt;."},
-			notWant:    []string{"<b>eve", "authenticator"},
+			want:       []string{`<a href="/login/forgot?auth_request=a%26b">Forgot your password?</a>`, `<a href="/register">Create an account</a>`},
+		},
+		{
+			name: "login page without registration",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "login.html", password{CSRFToken: "t", Forgot: "/login/forgot"})
+			},
+			wantStatus: http.StatusOK,
+			want:       []string{`<a href="/login/forgot">Forgot your password?</a>`},
+			notWant:    []string{`href="/register"`},
+		},
+		{
+			name: "join form escapes its data and asks for a new password twice",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusUnprocessableEntity, "join.html", join{
+					Token: `"><script>`, Username: "<b>eve</b>", Email: "eve@example.com", Name: "<i>Eve</i>", MinLength: 12,
+					NameError: "n", PasswordError: "<p>", ConfirmError: "c",
+				})
+			},
+			wantStatus: http.StatusUnprocessableEntity,
+			want: []string{
+				`<form method="post" action="/join">`,
+				`<input type="hidden" name="token" value="&#34;&gt;&lt;script&gt;">`,
+				`name="username" value="&lt;b&gt;eve&lt;/b&gt;" readonly autocomplete="username"`,
+				"Your email address: eve@example.com",
+				`name="name" value="&lt;i&gt;Eve&lt;/i&gt;"`,
+				`name="password" required minlength="12"`, `autocomplete="new-password"`,
+				`name="confirm" required autocomplete="new-password"`,
+				`<p class="error" id="password-error" role="alert">&lt;p&gt;</p>`,
+				`<p class="error" id="confirm-error" role="alert">c</p>`,
+				`<p class="error" id="name-error" role="alert">n</p>`,
+				"At least 12 characters.",
+			},
+			notWant: []string{"<script>", "<b>eve", "<i>Eve"},
+		},
+		{
+			name: "register form",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "register.html", register{Email: "<x>", EmailError: "bad"})
+			},
+			wantStatus: http.StatusOK,
+			want: []string{
+				`<form method="post" action="/register">`, `type="email" id="email" name="email" value="&lt;x&gt;"`,
+				`autocomplete="email"`, `<p class="error" id="email-error" role="alert">bad</p>`,
+			},
+		},
+		{
+			name: "forgot form keeps the authorization request",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "forgot.html", forgot{AuthRequest: "a1", Back: "/login?auth_request=a1"})
+			},
+			wantStatus: http.StatusOK,
+			want: []string{
+				`<form method="post" action="/login/forgot">`, `<input type="hidden" name="auth_request" value="a1">`,
+				`<a href="/login?auth_request=a1">Back to sign in</a>`,
+			},
+		},
+		{
+			name: "forgot page without mail",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "forgot.html", forgot{NoMail: true, Back: "/login"})
+			},
+			wantStatus: http.StatusOK,
+			want:       []string{"Resetting a password by mail is not available here. Ask your administrator"},
+			notWant:    []string{"<form"},
+		},
+		{
+			name: "reset form asks for a new password and a code",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "reset.html", reset{Token: "tok", Username: "<b>eve</b>", MinLength: 12, CodeError: "wrong"})
+			},
+			wantStatus: http.StatusOK,
+			want: []string{
+				`<form method="post" action="/login/reset">`, `<input type="hidden" name="token" value="tok">`,
+				"Choose a new password for &lt;b&gt;eve&lt;/b&gt;.", `name="password" required minlength="12"`,
+				`name="code" required maxlength="64" autocomplete="one-time-code"`,
+				`<p class="error" id="code-error" role="alert">wrong</p>`,
+			},
+			notWant: []string{"<b>eve"},
+		},
+		{
+			name: "account page escapes what users and browsers wrote, and revokes only other sessions",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "account.html", account{
+					CSRFToken: "tok", Username: "<b>eve</b>", MinPassword: 12, CodesLeft: 1,
+					Profile:  accountProfile{Name: "Eve <i>", Email: "eve@example.com", Verified: true},
+					Devices:  []accountDevice{{ID: "dev1", Browser: "Firefox <x>", UserAgent: `Mozilla"><script>`, IP: "192.0.2.1"}},
+					Apps:     []accountApp{{ClientID: "sales", Name: "Sales <app>", Scopes: "openid email"}},
+					Sessions: []accountSession{{SID: "sid-mine", Browser: "Chrome", Current: true}, {SID: "sid-other", Browser: "Safari"}},
+				})
+			},
+			wantStatus: http.StatusOK,
+			want: []string{
+				"Signed in as &lt;b&gt;eve&lt;/b&gt;.", `value="Eve &lt;i&gt;"`, "Firefox &lt;x&gt;", "Sales &lt;app&gt;",
+				`title="Mozilla&#34;&gt;&lt;script&gt;"`, "This address is verified.", "You have 1 unused recovery code.",
+				`<input type="hidden" name="device" value="dev1">`, `<input type="hidden" name="client_id" value="sales">`,
+				`<input type="hidden" name="sid" value="sid-other">`, `<span class="tag">This browser</span>`,
+				`<form method="post" action="/account/sessions/revoke-all">`, "At least 12 characters.",
+			},
+			notWant: []string{"<b>eve", "<i>", `value="sid-mine"`, English.T("account.mail_off"), `action="/account/email"`},
+		},
+		{
+			name: "account page without mail says addresses cannot be verified",
+			render: func(w http.ResponseWriter, r *http.Request) {
+				pages.Render(w, English, http.StatusOK, "account.html", account{
+					CSRFToken: "tok", Username: "eve", Profile: accountProfile{Email: "eve@example.com", MailOff: true},
+				})
+			},
+			wantStatus: http.StatusOK,
+			want:       []string{English.T("account.mail_off"), English.T("account.email_unverified"), English.T("account.no_devices"), English.T("account.no_apps")},
+			notWant:    []string{English.T("account.email_verified")},
 		},
 		{
 			name: "an unknown language is English",
