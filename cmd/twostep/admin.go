@@ -17,6 +17,7 @@ import (
 	"github.com/twostep/twostep/login"
 	"github.com/twostep/twostep/oidc"
 	"github.com/twostep/twostep/storage"
+	"github.com/twostep/twostep/templates"
 )
 
 // The admin API is a JSON API for administrators on a listener of its own
@@ -64,13 +65,25 @@ type adminAPI struct {
 	store *storage.Store
 	audit *auditor
 	log   *slog.Logger
+	// accounts are the server's account settings: the password policy,
+	// and the mailer (nil: no mail), pages and base URL of invitations.
+	accounts accountSettings
 	// tokenHash is the SHA-256 of the token: comparing digests of equal
 	// length in constant time leaks neither the token nor its length.
 	tokenHash [sha256.Size]byte
 }
 
-func newAdminAPI(store *storage.Store, audit *auditor, logger *slog.Logger, token string) *adminAPI {
-	return &adminAPI{store: store, audit: audit, log: logger, tokenHash: sha256.Sum256([]byte(token))}
+// accountSettings are what creating users and invitations needs of the
+// server's configuration.
+type accountSettings struct {
+	policy  login.PasswordPolicy
+	mailer  login.Mailer
+	pages   *templates.Pages
+	baseURL string
+}
+
+func newAdminAPI(store *storage.Store, audit *auditor, logger *slog.Logger, token string, accounts accountSettings) *adminAPI {
+	return &adminAPI{store: store, audit: audit, log: logger, tokenHash: sha256.Sum256([]byte(token)), accounts: accounts}
 }
 
 // handler is the admin API's whole surface.
@@ -90,6 +103,7 @@ func (a *adminAPI) handler() http.Handler {
 	mux.Handle("POST /admin/users/{name}/reset-totp", a.json(a.userAction(func(r *http.Request, rec recordFunc, u storage.User) error {
 		return resetTOTP(r.Context(), a.store, rec, u)
 	})))
+	mux.Handle("POST /admin/invitations", a.json(a.addInvitation))
 	mux.Handle("GET /admin/clients", a.json(a.listClients))
 	mux.Handle("POST /admin/clients", a.json(a.addClient))
 	mux.Handle("PUT /admin/clients/{id}", a.json(a.updateClient))
@@ -214,6 +228,7 @@ func (a *adminAPI) addUser(r *http.Request) (int, any, error) {
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
+	in.Policy = a.accounts.policy
 	u, generated, err := createUser(r.Context(), a.store, a.record(r), in)
 	if err != nil {
 		return 0, nil, err

@@ -42,6 +42,7 @@ func TestChrome(t *testing.T) {
 			t.Run("demo", c.demoFlow)
 			t.Run("client", c.clientFlow)
 			t.Run("errors", c.errorFlow)
+			t.Run("account", c.accountFlow)
 		})
 	}
 }

@@ -6,7 +6,7 @@
 //	twostep serve   [--addr 127.0.0.1:8080] [--issuer http://localhost:8080] [--admin-addr 127.0.0.1:9090]
 //	twostep demo
 //	twostep migrate
-//	twostep user add|list|show|disable|passwd|reset-totp|unlock|devices ...
+//	twostep user add|list|show|disable|passwd|reset-totp|unlock|devices|invite ...
 //	twostep client add|list|show|remove ...
 //	twostep keys list|rotate|rotate-secrets
 //	twostep audit [--user NAME] [--since 24h] [--limit 1000] [--json]
@@ -46,7 +46,7 @@ commands:
   serve      run the provider
   demo       run the provider on SQLite with a demo user, client and relying party
   migrate    apply database migrations
-  user       add | list | show | disable | passwd | reset-totp | unlock | devices
+  user       add | list | show | disable | passwd | reset-totp | unlock | devices | invite
   client     add | list | show | remove
   keys       list | rotate | rotate-secrets
   audit      print the audit log: logins, tokens, administrators' actions

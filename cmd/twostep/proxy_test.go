@@ -99,6 +99,15 @@ func TestServeFlagErrors(t *testing.T) {
 		{"logo not an image", []string{"--brand-logo", gif}, "--brand-logo " + gif + ": the logo is not a PNG, JPEG or SVG image"},
 		{"logo too large", []string{"--brand-logo", big}, "--brand-logo " + big + ": the logo is larger than 256 KiB"},
 		{"no logo file", []string{"--brand-logo", missing}, "--brand-logo " + missing + ": open " + missing},
+		{"unknown registration", []string{"--registration", "anyone"}, `--registration: registration mode "anyone": want closed, invite or open`},
+		{"open registration without mail", []string{"--registration", "open"}, "--registration open needs mail to verify addresses"},
+		{"smtp without from", []string{"--smtp-url", "smtp://mail.example.com"}, "--smtp-url needs --mail-from"},
+		{"from without smtp", []string{"--mail-from", "login@example.com"}, "--mail-from needs --smtp-url"},
+		{"smtp not a url", []string{"--smtp-url", "mail.example.com:587", "--mail-from", "login@example.com"},
+			"--smtp-url, --mail-from: mail: SMTP URL must start with smtp:// or smtps://"},
+		{"smtp password kept out", []string{"--smtp-url", "http://u:hunter2-secret@mail.example.com", "--mail-from", "login@example.com"},
+			"--smtp-url, --mail-from: mail:"},
+		{"short passwords", []string{"--min-password-length", "6"}, "--min-password-length 6: want 8 to 128"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +119,9 @@ func TestServeFlagErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error %q is more than one line", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q quotes the SMTP password", err)
 			}
 			if _, err := os.Stat(db + ".key"); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("serve created the key file before checking its flags")

@@ -49,6 +49,11 @@ type serveFlags struct {
 	ipBackoffAfter    int
 	ipLockAfter       int
 	trustedProxies    string
+	// Accounts: who may create one, the mail that invitations, email
+	// verifications and password resets need, and the password policy.
+	registration string
+	mail         mailFlags
+	passwords    policyFlags
 }
 
 // throttleBase is the first delay of the password back-off; it doubles
@@ -88,6 +93,10 @@ func (f *serveFlags) register(fs *flag.FlagSet, e env, defaultDB string) {
 	fs.IntVar(&f.ipLockAfter, "ip-lock-after", ip.LockAfter, "wrong passwords from one client address from which it is locked for --login-lock-for")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", e.getenv("TWOSTEP_TRUSTED_PROXIES"),
 		"comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For is believed (env TWOSTEP_TRUSTED_PROXIES)")
+	fs.StringVar(&f.registration, "registration", envOr(e, "TWOSTEP_REGISTRATION", string(login.RegistrationClosed)),
+		"who may create an account: closed (administrators add users), invite (also invitees, from `twostep user invite`) or open (anyone who verifies an email address; needs mail) (env TWOSTEP_REGISTRATION)")
+	f.mail.register(fs, e)
+	f.passwords.register(fs)
 }
 
 // throttles are the password throttling policies the flags describe, or
@@ -156,6 +165,8 @@ type server struct {
 	log      *slog.Logger
 	store    *storage.Store
 	provider *oidc.Provider
+	// login sends some mail off the request path; Close waits for it.
+	login    *login.Handler
 	pages    *templates.Pages
 	metrics  *metrics
 	mux      *http.ServeMux
@@ -178,6 +189,11 @@ type settings struct {
 	adminToken string
 	// pages are the templates with the brand the flags describe.
 	pages *templates.Pages
+	// registration, mailer (nil: no mail) and policy are the account
+	// settings.
+	registration login.Registration
+	mailer       login.Mailer
+	policy       login.PasswordPolicy
 }
 
 // check validates the flags that parsing alone cannot, before anything is
@@ -208,6 +224,18 @@ func (f *serveFlags) check() (settings, error) {
 		}
 	}
 	if s.pages, err = templates.Parse(brand); err != nil {
+		return s, err
+	}
+	if s.registration, err = login.ParseRegistration(f.registration); err != nil {
+		return s, fmt.Errorf("--registration: %w", err)
+	}
+	if s.mailer, err = f.mail.mailer(); err != nil {
+		return s, err
+	}
+	if s.registration == login.RegistrationOpen && s.mailer == nil {
+		return s, errors.New("--registration open needs mail to verify addresses: set --smtp-url and --mail-from")
+	}
+	if s.policy, err = f.passwords.policy(); err != nil {
 		return s, err
 	}
 	return s, nil
@@ -261,6 +289,7 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 		Store: store, Pages: pages, Logger: logger, TOTPIssuer: f.totpIssuer,
 		SecureCookie: https, SessionLifetime: f.sessionLifetime, Audit: audit.record,
 		RememberDevice: set.remember, AccountThrottle: set.account, IPThrottle: set.ip,
+		BaseURL: set.issuer.String(), Mailer: set.mailer, Registration: set.registration, Policy: set.policy,
 	})
 	if err != nil {
 		return nil, err
@@ -281,7 +310,7 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 		return nil, fmt.Errorf("listen on %s: %w", f.addr, err)
 	}
 	s := &server{
-		flags: f, log: logger, store: store, provider: provider, pages: pages, metrics: m, mux: mux, listener: ln,
+		flags: f, log: logger, store: store, provider: provider, login: lh, pages: pages, metrics: m, mux: mux, listener: ln,
 		https: https, proxies: set.proxies,
 	}
 	if f.adminAddr != "" {
@@ -289,7 +318,9 @@ func buildServer(ctx context.Context, f serveFlags, set settings, logger *slog.L
 			ln.Close()
 			return nil, fmt.Errorf("listen on --admin-addr %s: %w", f.adminAddr, err)
 		}
-		s.admin = newAdminAPI(store, audit, logger, set.adminToken).handler()
+		s.admin = newAdminAPI(store, audit, logger, set.adminToken, accountSettings{
+			policy: set.policy, mailer: set.mailer, pages: pages, baseURL: set.issuer.String(),
+		}).handler()
 	}
 	return s, nil
 }
@@ -303,12 +334,14 @@ func checkIssuer(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// Close releases the listener and the database.
+// Close releases the listener and, once the mail being sent is out, the
+// database.
 func (s *server) Close() error {
 	s.listener.Close()
 	if s.adminListener != nil {
 		s.adminListener.Close()
 	}
+	s.login.Wait()
 	return s.store.Close()
 }
 

@@ -27,6 +27,8 @@ const userUsage = `usage:
   twostep user reset-totp NAME
   twostep user unlock NAME
   twostep user devices NAME [--revoke ID | --revoke-all]
+  twostep user invite EMAIL [--username U] [--groups a,b] [--expires 168h] [--lang en|fr|de]
+                      [--issuer URL] [--brand-name N] [--smtp-url URL --mail-from ADDR]
 `
 
 // policyFlags configure the login.PasswordPolicy new passwords must pass.
@@ -54,6 +56,9 @@ func runUser(ctx context.Context, e env, args []string) error {
 		return errors.New("user: no subcommand given")
 	}
 	sub, args := args[0], args[1:]
+	if sub == "invite" {
+		return runUserInvite(ctx, e, args)
+	}
 	fs := newFlagSet("user "+sub, e)
 	var db dbFlags
 	db.register(fs, e)
