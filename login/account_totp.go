@@ -1,11 +1,8 @@
 package login
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-
-	"github.com/pquerna/otp/totp"
 
 	"github.com/twostep/twostep/storage"
 	"github.com/twostep/twostep/templates"
@@ -24,23 +21,9 @@ func (h *Handler) showReplaceTOTP(w http.ResponseWriter, r *http.Request) {
 	if !h.recent(w, l, ls) {
 		return
 	}
-	if ls.PendingTOTPSecret == "" {
-		key, err := totp.Generate(h.totpOpts(u.Username, nil))
-		if err != nil {
-			h.serverError(w, r, "generate totp secret", err, u.ID)
-			return
-		}
-		err = h.store.SetPendingTOTPSecret(r.Context(), ls.ID, key.Secret())
-		switch {
-		case errors.Is(err, storage.ErrConflict):
-			// The session ended since it was loaded.
-			redirect(w, r, "/login")
-			return
-		case err != nil:
-			h.serverError(w, r, "set pending totp secret", err, u.ID)
-			return
-		}
-		ls.PendingTOTPSecret = key.Secret()
+	// A session that ended since it was loaded signs in again.
+	if !h.addPendingSecret(w, r, &ls, u, "/login") {
+		return
 	}
 	h.renderReplaceTOTP(w, r, l, http.StatusOK, ls, u, totpPage{})
 }

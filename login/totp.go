@@ -87,27 +87,38 @@ func (h *Handler) showTOTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !u.HasTOTP() && ls.PendingTOTPSecret == "" {
-		key, err := totp.Generate(h.totpOpts(u.Username, nil))
-		if err != nil {
-			h.serverError(w, r, "generate totp secret", err, u.ID)
-			return
-		}
-		// Stored before it is shown, so a reload shows the same secret and
-		// the code from it can be checked; it is the user's only once a
-		// code verifies (ConfirmTOTP).
-		err = h.store.SetPendingTOTPSecret(r.Context(), ls.ID, key.Secret())
-		switch {
-		case errors.Is(err, storage.ErrConflict):
-			redirect(w, r, loginURL(ls.AuthRequestID))
-			return
-		case err != nil:
-			h.serverError(w, r, "set pending totp secret", err, u.ID)
-			return
-		}
-		ls.PendingTOTPSecret = key.Secret()
+	if !u.HasTOTP() && !h.addPendingSecret(w, r, &ls, u, loginURL(ls.AuthRequestID)) {
+		return
 	}
 	h.renderTOTP(w, r, http.StatusOK, ls, ar, u, totpPage{})
+}
+
+// addPendingSecret gives the session ls a new enrolment secret for u,
+// unless it has one. The secret is stored before it is shown, so a reload
+// shows the same one and the code from it can be checked; it becomes the
+// user's only once a code verifies (ConfirmTOTP, ReplaceTOTP). If the
+// session ended meanwhile the browser goes to gone; on failure a page is
+// written. Either way it returns false.
+func (h *Handler) addPendingSecret(w http.ResponseWriter, r *http.Request, ls *storage.LoginSession, u storage.User, gone string) bool {
+	if ls.PendingTOTPSecret != "" {
+		return true
+	}
+	key, err := totp.Generate(h.totpOpts(u.Username, nil))
+	if err != nil {
+		h.serverError(w, r, "generate totp secret", err, u.ID)
+		return false
+	}
+	err = h.store.SetPendingTOTPSecret(r.Context(), ls.ID, key.Secret())
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		redirect(w, r, gone)
+		return false
+	case err != nil:
+		h.serverError(w, r, "set pending totp secret", err, u.ID)
+		return false
+	}
+	ls.PendingTOTPSecret = key.Secret()
+	return true
 }
 
 // submitTOTP serves POST /login/totp: the second factor, and during
@@ -224,18 +235,7 @@ func (h *Handler) countCode(w http.ResponseWriter, r *http.Request, l templates.
 		h.serverError(w, r, "count code", err, u.ID)
 		return 0, false
 	}
-	n, err := h.store.CountCodeFailure(ctx, u.ID, MaxAccountCodes)
-	switch {
-	case errors.Is(err, storage.ErrConflict):
-		ev.Outcome = "locked"
-		h.record(r, ev)
-		h.pages.Error(w, l, http.StatusForbidden, l.T("login.account_locked"))
-		return 0, false
-	case err != nil:
-		h.serverError(w, r, "count code", err, u.ID)
-		return 0, false
-	}
-	return n, true
+	return h.countAccountCode(w, r, l, u, ev)
 }
 
 // wrongCode answers a wrong code, given the account's count of
