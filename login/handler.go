@@ -326,10 +326,14 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // newToken returns 256 random bits, base64url-encoded without padding.
-func (h *Handler) newToken() (string, error) {
-	b := make([]byte, tokenBytes)
-	if _, err := io.ReadFull(h.rand, b); err != nil {
-		return "", fmt.Errorf("read random token: %w", err)
+func (h *Handler) newToken() (string, error) { return randomBase64(h.rand, tokenBytes) }
+
+// randomBase64 returns n bytes from rand, base64url-encoded without
+// padding.
+func randomBase64(rand io.Reader, n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(rand, b); err != nil {
+		return "", fmt.Errorf("read %d random bytes: %w", n, err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }

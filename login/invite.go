@@ -3,7 +3,6 @@ package login
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	netmail "net/mail"
@@ -147,13 +146,7 @@ func Invite(ctx context.Context, store *storage.Store, mailer Mailer, pages *tem
 
 // randomToken is Handler.newToken for Invite, which has no Handler: 256
 // bits from crypto/rand, base64url-encoded.
-func randomToken() (string, error) {
-	b := make([]byte, tokenBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("read random token: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
+func randomToken() (string, error) { return randomBase64(rand.Reader, tokenBytes) }
 
 // maxEmailLength is the longest address accepted (RFC 5321 §4.5.3.1.3
 // bounds a path to 256 octets, including the angle brackets).

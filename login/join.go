@@ -1,10 +1,7 @@
 package login
 
 import (
-	"encoding/base64"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"unicode"
@@ -179,13 +176,7 @@ func (h *Handler) joinLinkInvalid(w http.ResponseWriter, l templates.Lang) {
 
 // newUserID returns a new user's random, opaque ID: 128 bits,
 // base64url-encoded, like `twostep user add` makes.
-func (h *Handler) newUserID() (string, error) {
-	b := make([]byte, userIDBytes)
-	if _, err := io.ReadFull(h.rand, b); err != nil {
-		return "", fmt.Errorf("read random user id: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
+func (h *Handler) newUserID() (string, error) { return randomBase64(h.rand, userIDBytes) }
 
 // validName accepts a display name of at most maxNameLength printable
 // characters; "" is allowed.
@@ -199,19 +190,6 @@ func validName(name string) bool {
 		}
 	}
 	return true
-}
-
-// minLength is the fewest characters p accepts, as Check counts them.
-func (p PasswordPolicy) minLength() int {
-	switch {
-	case p.MinLength == 0:
-		return DefaultMinPasswordLength
-	case p.MinLength < MinPasswordLength:
-		return MinPasswordLength
-	case p.MinLength > MaxPasswordLength:
-		return MaxPasswordLength
-	}
-	return p.MinLength
 }
 
 // newPasswordProblem says, in language l, why p refuses password as the

@@ -49,15 +49,7 @@ func DefaultPasswordPolicy() PasswordPolicy {
 // username and email (either may be ""), or else an error wrapping
 // ErrPasswordPolicy that says why not.
 func (p PasswordPolicy) Check(password, username, email string) error {
-	minLength := p.MinLength
-	switch {
-	case minLength == 0:
-		minLength = DefaultMinPasswordLength
-	case minLength < MinPasswordLength:
-		minLength = MinPasswordLength
-	case minLength > MaxPasswordLength:
-		minLength = MaxPasswordLength
-	}
+	minLength := p.minLength()
 	n := utf8.RuneCountInString(password)
 	switch {
 	case n < minLength:
@@ -102,6 +94,20 @@ var breached = sync.OnceValue(func() []string {
 	}
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 })
+
+// minLength is the fewest characters p accepts, as Check counts them:
+// MinLength, put in range.
+func (p PasswordPolicy) minLength() int {
+	switch {
+	case p.MinLength == 0:
+		return DefaultMinPasswordLength
+	case p.MinLength < MinPasswordLength:
+		return MinPasswordLength
+	case p.MinLength > MaxPasswordLength:
+		return MaxPasswordLength
+	}
+	return p.MinLength
+}
 
 // IsBreachedPassword reports whether password, ignoring case, is in the
 // embedded list of common breached passwords. The first call decompresses
