@@ -1,9 +1,12 @@
 // Package login owns the two-layer login: the password step, the TOTP step
 // (enrolment with a QR code, verification, the replay guard), recovery
 // codes, remembered devices, the login session and its cookie, throttling
-// and lockout of both steps, the argon2id password hasher, and the
-// self-service account page (/account), which a login of its own with both
-// factors opens: a login that serves no authorization request ends there.
+// and lockout of both steps, the argon2id password hasher, the password
+// policy, and the account lifecycle: the self-service account page
+// (/account), which a login of its own with both factors opens (a login
+// that serves no authorization request ends there), invitations and open
+// registration (/join, /register), and the forgotten password
+// (/login/forgot, /login/reset), whose links it mails.
 //
 // The state of a login lives server-side in a storage.LoginSession row. The
 // browser's cookie holds only an opaque random 256-bit value; the row's ID

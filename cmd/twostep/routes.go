@@ -29,7 +29,7 @@ func routes(mux *http.ServeMux, p *oidc.Provider, lh *login.Handler, ch *consent
 	mux.Handle("POST /oauth2/introspect", p.Introspect())
 	mux.Handle("GET /oauth2/logout", p.Logout())
 	mux.Handle("POST /oauth2/logout", p.Logout())
-	lh.Routes(mux)    // GET, POST /login and /login/totp
+	lh.Routes(mux)    // /login and its steps, /account, /join, /register
 	ch.Routes(mux)    // GET, POST /consent
 	pages.Routes(mux) // GET /static/twostep.css and, with a brand logo, /static/logo
 	mux.Handle("GET /healthz", healthz())
