@@ -43,6 +43,7 @@ func TestChrome(t *testing.T) {
 			t.Run("client", c.clientFlow)
 			t.Run("errors", c.errorFlow)
 			t.Run("account", c.accountFlow)
+			t.Run("onboarding", c.onboardingFlow)
 		})
 	}
 }
@@ -268,7 +269,7 @@ type pageState struct {
 	Lang    string                `json:"lang"`    // of <html>
 	Focused string                `json:"focused"` // name, else id, else tag of document.activeElement
 	Alerts  int                   `json:"alerts"`  // visible [role=alert] elements
-	Inputs  map[string]inputState `json:"inputs"`  // every named input but hidden ones
+	Inputs  map[string]inputState `json:"inputs"`  // every named input but hidden ones (by type or attribute)
 	Buttons []string              `json:"buttons"` // name=value of each button
 	Links   []string              `json:"links"`   // href attribute of each link
 	QR      bool                  `json:"qr"`      // a data:image/png image, loaded and shown
@@ -290,6 +291,9 @@ type inputState struct {
 	Value        string `json:"value"`
 	// Visible: rendered with a size and inside the viewport's width.
 	Visible bool `json:"visible"`
+	// Narrow: a text, email or password field narrower than its form, as
+	// one the stylesheet forgot is.
+	Narrow bool `json:"narrow"`
 }
 
 const pageStateJS = `(() => {
@@ -301,9 +305,11 @@ const pageStateJS = `(() => {
   const a = document.activeElement;
   const inputs = {};
   for (const el of document.querySelectorAll("input[name], select[name], textarea[name]")) {
-    if (el.type === "hidden") continue;
+    if (el.type === "hidden" || el.hidden) continue;
     inputs[el.name] = {type: el.type, autocomplete: el.getAttribute("autocomplete") || "",
-      inputmode: el.getAttribute("inputmode") || "", value: el.value, visible: shown(el)};
+      inputmode: el.getAttribute("inputmode") || "", value: el.value, visible: shown(el),
+      narrow: ["text", "email", "password"].includes(el.type) && !!el.form &&
+        el.getBoundingClientRect().width < el.form.getBoundingClientRect().width - 1};
   }
   const qr = [...document.querySelectorAll('img[src^="data:image/png"]')].some((img) => img.complete && img.naturalWidth > 0 && shown(img));
   const otp = document.querySelector('a[href^="otpauth://"]');
@@ -333,8 +339,8 @@ func (tb *chromeTab) state() pageState {
 }
 
 // shot saves a screenshot of the whole page as name and checks the layout:
-// nothing scrolls sideways and every input is on screen. It returns the
-// page's state.
+// nothing scrolls sideways, every input is on screen, and text fields
+// span their form. It returns the page's state.
 func (tb *chromeTab) shot(name string) pageState {
 	tb.t.Helper()
 	s := tb.state()
@@ -357,6 +363,9 @@ func (tb *chromeTab) shot(name string) pageState {
 	for n, in := range s.Inputs {
 		if !in.Visible {
 			tb.t.Errorf("%s at %s: input %q is hidden or outside the viewport", name, tb.vp.name, n)
+		}
+		if in.Narrow {
+			tb.t.Errorf("%s at %s: input %q is narrower than its form", name, tb.vp.name, n)
 		}
 	}
 	return s
