@@ -92,12 +92,7 @@ func TestForgotSameAnswer(t *testing.T) {
 	}
 	e.audit.take()
 
-	known := e.browser().post("/login/forgot", url.Values{"email": {"shared@example.com"}})
-	unknown := e.browser().post("/login/forgot", url.Values{"email": {"nobody@example.com"}})
-	if known.status != http.StatusOK || unknown.status != known.status ||
-		strings.ReplaceAll(unknown.body, "nobody@example.com", "shared@example.com") != known.body {
-		t.Errorf("answers differ: %d\n%s\nand %d\n%s", known.status, known.body, unknown.status, unknown.body)
-	}
+	known := e.sameAnswer("/login/forgot", "shared@example.com", "nobody@example.com")
 	if !strings.Contains(known.body, "If an account uses shared@example.com, we have sent it a link") {
 		t.Errorf("answer page:\n%s", known.body)
 	}
